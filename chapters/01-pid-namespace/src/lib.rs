@@ -1,0 +1,383 @@
+//! # Chapter 01: a PID namespace
+//!
+//! `ch01 run -- CMD` runs CMD as PID 1 of a new PID namespace, like
+//! `unshare --fork --pid CMD`. This crate is also the skeleton every later
+//! chapter grows: it forks the child, lets each [`Layer`] of isolation act at
+//! the right moment, waits, forwards signals and returns the exit status.
+//!
+//! Starting a container has three moments, and a layer may act in each:
+//!
+//! 1. the parent, before the child exists ([`Layer::prepare`]);
+//! 2. the parent, after the child exists but before it runs the command
+//!    ([`Layer::setup_from_parent`]); the child waits on a socket meanwhile;
+//! 3. the child, inside its new namespaces, just before `execve`
+//!    ([`Layer::setup_in_child`]).
+//!
+//! Then the parent waits for the child, and every layer cleans up in
+//! reverse order ([`Layer::cleanup`]).
+
+pub mod explain;
+
+use std::ffi::CString;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
+
+use anyhow::{bail, Context, Result};
+use nix::errno::Errno;
+use nix::sched::{setns, unshare, CloneFlags};
+use nix::sys::signal::{kill, sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::{execvp, fork, geteuid, ForkResult, Pid};
+
+/// Exit status when the runtime itself fails (bad input, a failed step),
+/// as `docker run` does; 126 and 127 keep the shell's meaning.
+pub const EXIT_RUNTIME_FAILED: i32 = 125;
+const EXIT_CANNOT_EXECUTE: i32 = 126;
+const EXIT_NOT_FOUND: i32 = 127;
+
+/// Arguments of `run` that every chapter shares.
+#[derive(clap::Args, Debug)]
+#[group(skip)]
+pub struct RunArgs {
+    /// The command to run in the container, and its arguments (after `--`)
+    #[arg(value_name = "CMD", trailing_var_arg = true)]
+    pub command: Vec<String>,
+}
+
+/// One layer of isolation. Every method has a default that does nothing,
+/// so a layer implements only the moments it acts in.
+pub trait Layer {
+    /// Moment 1: in the parent, before the child exists.
+    fn prepare(&mut self) -> Result<()> {
+        Ok(())
+    }
+    /// Namespaces the child enters (with `unshare`) as soon as it exists.
+    fn namespaces(&self) -> CloneFlags {
+        CloneFlags::empty()
+    }
+    /// Moment 2: in the parent; the child exists and waits to be released.
+    fn setup_from_parent(&mut self, _child: Pid) -> Result<()> {
+        Ok(())
+    }
+    /// Moment 3: in the child, inside its namespaces, before `execve`.
+    fn setup_in_child(&mut self) -> Result<()> {
+        Ok(())
+    }
+    /// After the child is gone (or starting it failed): undo `prepare`.
+    fn cleanup(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
+
+// ANCHOR: run
+/// Run `command` as PID 1 of a new PID namespace, with `layers` of
+/// isolation around it. Returns the command's exit status (128+N when a
+/// signal N killed it).
+pub fn run(command: &[String], layers: &mut [Box<dyn Layer>]) -> Result<i32> {
+    require_root()?;
+    let argv = command_line(command)?;
+    forward_signals_to_child()?;
+
+    let mut prepared = 0;
+    let result = prepare_layers(layers, &mut prepared).and_then(|()| start_and_wait(&argv, layers));
+    // Undo in reverse order, whatever happened above.
+    for layer in layers[..prepared].iter_mut().rev() {
+        if let Err(e) = layer.cleanup() {
+            eprintln!("{}: cleanup: {e:#}", program_name());
+        }
+    }
+    result
+}
+// ANCHOR_END: run
+
+/// Moment 1 for every layer; `prepared` counts the layers to clean up.
+fn prepare_layers(layers: &mut [Box<dyn Layer>], prepared: &mut usize) -> Result<()> {
+    for layer in layers.iter_mut() {
+        layer.prepare()?;
+        *prepared += 1;
+    }
+    if INTERRUPTED.load(Ordering::SeqCst) {
+        bail!("interrupted before the container started");
+    }
+    Ok(())
+}
+
+fn start_and_wait(argv: &[CString], layers: &mut [Box<dyn Layer>]) -> Result<i32> {
+    // A socket pair lets the parent and child take turns (moment 2).
+    let (mut to_child, to_parent) = UnixStream::pair().context("socketpair")?;
+    match fork_into_new_pid_namespace()? {
+        ForkResult::Child => {
+            drop(to_child);
+            run_child(argv, layers, to_parent)
+        }
+        ForkResult::Parent { child } => {
+            drop(to_parent);
+            CHILD.store(child.as_raw(), Ordering::SeqCst);
+            if let Err(e) = release_child(child, layers, &mut to_child) {
+                // The child never ran the command: stop it and report.
+                let _ = kill(child, Signal::SIGKILL);
+                let _ = waitpid(child, None);
+                return Err(e);
+            }
+            wait_for_exit(child)
+        }
+    }
+}
+
+// ANCHOR: fork_into_new_pid_namespace
+/// The chapter's key step: `unshare(CLONE_NEWPID)` does not move the caller
+/// into a new PID namespace, it makes the caller's *next child* the first
+/// process (PID 1) of one. So we unshare, then fork at once.
+fn fork_into_new_pid_namespace() -> Result<ForkResult> {
+    explain::step("unshare(CLONE_NEWPID)", "unshare --pid");
+    unshare(CloneFlags::CLONE_NEWPID).context("unshare(CLONE_NEWPID)")?;
+
+    explain::step("fork()", "unshare --fork");
+    // SAFETY: this program has a single thread, so the child gets a
+    // consistent copy of memory (no lock is held by a thread that vanishes).
+    unsafe { fork() }.context("fork")
+}
+// ANCHOR_END: fork_into_new_pid_namespace
+
+/// After the fork, point our own `pid_for_children` back at our namespace:
+/// any process we start later (a helper tool) must not land in the
+/// container. `unshare(1)` never needs this, because it only execs.
+fn restore_pid_namespace_for_children() -> Result<()> {
+    explain::step(
+        "setns(/proc/self/ns/pid, CLONE_NEWPID)",
+        "(none: unshare(1) execs and never forks again)",
+    );
+    let own = File::open("/proc/self/ns/pid").context("open /proc/self/ns/pid")?;
+    setns(&own, CloneFlags::CLONE_NEWPID).context("setns(CLONE_NEWPID)")
+}
+
+/// Moment 2, parent side: wait until the child has entered its namespaces,
+/// let each layer act on it, then release it.
+fn release_child(child: Pid, layers: &mut [Box<dyn Layer>], sock: &mut UnixStream) -> Result<()> {
+    let mut ready = [0u8; 1];
+    let child_is_ready = sock.read(&mut ready).context("wait for the child")? == 1;
+    restore_pid_namespace_for_children()?;
+    if !child_is_ready {
+        // The child failed before it was ready; it said why on stderr.
+        return Ok(());
+    }
+    for layer in layers.iter_mut() {
+        layer.setup_from_parent(child)?;
+    }
+    sock.write_all(b"go").context("release the child")
+}
+
+/// The child: enter the layers' namespaces, wait for the parent, let each
+/// layer set itself up from inside, then become the command.
+fn run_child(argv: &[CString], layers: &mut [Box<dyn Layer>], mut parent: UnixStream) -> ! {
+    explain::now_in_child();
+    if let Err(e) = setup_child(layers, &mut parent) {
+        eprintln!("{}: {e:#}", program_name());
+        exit_child(EXIT_RUNTIME_FAILED);
+    }
+    let errno = exec_command(argv);
+    let name = argv[0].to_string_lossy();
+    if errno == Errno::ENOENT {
+        eprintln!("{}: command not found: {name}", program_name());
+        exit_child(EXIT_NOT_FOUND);
+    }
+    eprintln!("{}: cannot run {name}: {}", program_name(), errno.desc());
+    exit_child(EXIT_CANNOT_EXECUTE)
+}
+
+/// End the child at once with `_exit(2)`: no Rust exit handlers run, so
+/// nothing the parent buffered is flushed twice.
+fn exit_child(code: i32) -> ! {
+    // SAFETY: _exit(2) only ends this process.
+    unsafe { nix::libc::_exit(code) }
+}
+
+fn setup_child(layers: &mut [Box<dyn Layer>], parent: &mut UnixStream) -> Result<()> {
+    let namespaces = layers
+        .iter()
+        .fold(CloneFlags::empty(), |all, layer| all | layer.namespaces());
+    if !namespaces.is_empty() {
+        enter_namespaces(namespaces)?;
+    }
+    parent
+        .write_all(b"r")
+        .context("tell the parent we are ready")?;
+    let mut go = [0u8; 2];
+    parent
+        .read_exact(&mut go)
+        .context("the parent did not release us")?;
+    for layer in layers.iter_mut() {
+        layer.setup_in_child()?;
+    }
+    Ok(())
+}
+
+/// Names of the namespace flags and the matching `unshare(1)` options.
+const NAMESPACES: [(CloneFlags, &str, &str); 7] = [
+    (CloneFlags::CLONE_NEWPID, "CLONE_NEWPID", "--pid"),
+    (CloneFlags::CLONE_NEWNS, "CLONE_NEWNS", "--mount"),
+    (CloneFlags::CLONE_NEWUTS, "CLONE_NEWUTS", "--uts"),
+    (CloneFlags::CLONE_NEWIPC, "CLONE_NEWIPC", "--ipc"),
+    (CloneFlags::CLONE_NEWNET, "CLONE_NEWNET", "--net"),
+    (CloneFlags::CLONE_NEWCGROUP, "CLONE_NEWCGROUP", "--cgroup"),
+    (CloneFlags::CLONE_NEWUSER, "CLONE_NEWUSER", "--user"),
+];
+
+/// Unshare the given namespaces: unlike a PID namespace, the caller itself
+/// moves into new mount, UTS, IPC, network and cgroup namespaces.
+pub fn enter_namespaces(flags: CloneFlags) -> Result<()> {
+    let (names, options): (Vec<_>, Vec<_>) = NAMESPACES
+        .iter()
+        .filter(|(flag, _, _)| flags.contains(*flag))
+        .map(|(_, name, option)| (*name, *option))
+        .unzip();
+    let call = format!("unshare({})", names.join(" | "));
+    explain::step(&call, &format!("unshare {}", options.join(" ")));
+    unshare(flags).with_context(|| call.clone())
+}
+
+/// Replace this process with the command. Returns only if `execvp` failed.
+fn exec_command(argv: &[CString]) -> Errno {
+    let words: Vec<_> = argv.iter().map(|a| a.to_string_lossy()).collect();
+    explain::step(
+        &format!("execvp({:?}, {:?})", words[0], words),
+        &format!("exec {}", explain::shell_words(&words)),
+    );
+    match execvp(&argv[0], argv) {
+        Err(errno) => errno,
+        Ok(never) => match never {},
+    }
+}
+
+/// Turn the command words into the C strings `execvp` takes.
+fn command_line(command: &[String]) -> Result<Vec<CString>> {
+    if command.is_empty() {
+        bail!(
+            "missing command: put it after `--`, e.g. `{} run -- sh`",
+            program_name()
+        );
+    }
+    command
+        .iter()
+        .map(|word| CString::new(word.as_str()))
+        .collect::<Result<_, _>>()
+        .context("the command contains a NUL byte")
+}
+
+/// Creating namespaces takes CAP_SYS_ADMIN: say so before doing anything.
+pub fn require_root() -> Result<()> {
+    if !geteuid().is_root() {
+        let name = program_name();
+        bail!("needs root to create namespaces: run it as root, e.g. `sudo {name} run -- sh`");
+    }
+    Ok(())
+}
+
+// ANCHOR: signals
+static CHILD: AtomicI32 = AtomicI32::new(0);
+static SIGNALS_SEEN: AtomicUsize = AtomicUsize::new(0);
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Pass SIGINT, SIGTERM and SIGHUP on to the child. PID 1 ignores every
+/// signal it has no handler for (`sleep` has none), so a second signal
+/// becomes SIGKILL, which PID 1 cannot ignore when it comes from outside.
+extern "C" fn on_signal(signal: nix::libc::c_int) {
+    let child = CHILD.load(Ordering::SeqCst);
+    if child == 0 {
+        INTERRUPTED.store(true, Ordering::SeqCst);
+        return;
+    }
+    let signal = if SIGNALS_SEEN.fetch_add(1, Ordering::SeqCst) == 0 {
+        signal
+    } else {
+        nix::libc::SIGKILL
+    };
+    // SAFETY: kill(2) is async-signal-safe.
+    unsafe { nix::libc::kill(child, signal) };
+}
+
+fn forward_signals_to_child() -> Result<()> {
+    let action = SigAction::new(
+        SigHandler::Handler(on_signal),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    for signal in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        // SAFETY: the handler only touches atomics and calls kill(2).
+        unsafe { sigaction(signal, &action) }.context("sigaction")?;
+    }
+    Ok(())
+}
+// ANCHOR_END: signals
+
+/// Wait for the child and turn its end into an exit status, the shell's
+/// way: its exit code, or 128+N when signal N killed it.
+fn wait_for_exit(child: Pid) -> Result<i32> {
+    loop {
+        match waitpid(child, None) {
+            Ok(WaitStatus::Exited(_, code)) => return Ok(code),
+            Ok(WaitStatus::Signaled(_, signal, _)) => return Ok(128 + signal as i32),
+            Ok(_) | Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e).context("waitpid"),
+        }
+    }
+}
+
+/// The name this program was started as (`ch01`, `ch02`, ...), for messages.
+pub fn program_name() -> String {
+    std::env::args_os()
+        .next()
+        .map(std::path::PathBuf::from)
+        .and_then(|path| path.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "container".into())
+}
+
+/// Parse the command line; a mistake is reported as one line (clap's
+/// first) and exit status 2, help and version are printed as usual.
+pub fn parse_args<T: clap::Parser>() -> T {
+    T::try_parse().unwrap_or_else(|error| {
+        if !error.use_stderr() {
+            error.exit(); // --help or --version
+        }
+        let rendered = error.to_string();
+        let first = rendered.lines().next().unwrap_or_default();
+        let what = first.trim_start_matches("error: ");
+        eprintln!("{}: {what} (see --help)", program_name());
+        std::process::exit(2)
+    })
+}
+
+/// Exit with the command's status, or print the error as one line.
+pub fn exit_with(result: Result<i32>) -> ! {
+    match result {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("{}: {e:#}", program_name());
+            std::process::exit(EXIT_RUNTIME_FAILED)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_command_is_refused() {
+        let err = command_line(&[]).unwrap_err().to_string();
+        assert!(err.starts_with("missing command"), "{err}");
+    }
+
+    #[test]
+    fn a_nul_byte_is_refused() {
+        assert!(command_line(&["a\0b".into()]).is_err());
+    }
+
+    #[test]
+    fn command_words_become_c_strings() {
+        let argv = command_line(&["sh".into(), "-c".into(), "echo $$".into()]).unwrap();
+        assert_eq!(argv[2].to_str().unwrap(), "echo $$");
+    }
+}
