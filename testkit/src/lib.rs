@@ -128,9 +128,12 @@ impl Running {
         writeln!(stdin, "{line}").expect("write to container");
     }
 
-    /// Close stdin and wait for the container to end; its exit code.
+    /// Send one last line, close stdin and wait for the container to end;
+    /// its exit code.
     pub fn finish(mut self) -> Option<i32> {
-        drop(self.stdin.take());
+        if let Some(mut stdin) = self.stdin.take() {
+            let _ = writeln!(stdin, "done"); // it may have ended already
+        }
         self.child.wait().expect("wait").code()
     }
 }

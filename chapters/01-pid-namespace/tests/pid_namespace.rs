@@ -1,0 +1,142 @@
+//! Chapter 01 against the real kernel: run as root (`sudo scripts/test.sh`).
+
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+use std::thread::sleep;
+use std::time::Duration;
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use testkit::{namespace_of, require_root, run, stderr, stdout, HostState, Running};
+
+const CH01: &str = env!("CARGO_BIN_EXE_ch01");
+
+/// Run `ch01 run -- ARGS`, checking that the host is left as it was.
+fn ch01_run(args: &[&str]) -> std::process::Output {
+    require_root();
+    let before = HostState::capture();
+    let output = run(CH01, &[&["run", "--"], args].concat());
+    HostState::capture().assert_unchanged_since(&before);
+    output
+}
+
+#[test]
+fn the_command_is_pid_1() {
+    let output = ch01_run(&["sh", "-c", "echo $$"]);
+    assert_eq!(stdout(&output), "1\n");
+    assert!(output.status.success(), "{}", stderr(&output));
+}
+
+#[test]
+fn the_exit_status_is_the_commands() {
+    let output = ch01_run(&["sh", "-c", "exit 7"]);
+    assert_eq!(output.status.code(), Some(7));
+}
+
+#[test]
+fn ps_still_sees_the_hosts_processes() {
+    // `ps` reads /proc, which is still the host's: it finds this very test
+    // process, which lives outside the container. Chapter 02 fixes that.
+    let me = std::process::id().to_string();
+    let output = ch01_run(&["ps", "-o", "pid=", "-p", &me]);
+    assert_eq!(stdout(&output).trim(), me);
+}
+
+#[test]
+fn an_unknown_command_exits_127_with_one_line() {
+    let output = ch01_run(&["no-such-command"]);
+    assert_eq!(output.status.code(), Some(127));
+    assert_eq!(
+        stderr(&output),
+        "ch01: command not found: no-such-command\n"
+    );
+}
+
+#[test]
+fn a_missing_command_is_one_clear_line() {
+    let output = ch01_run(&[]);
+    assert_eq!(output.status.code(), Some(125));
+    let message = stderr(&output);
+    assert_eq!(message.lines().count(), 1, "{message}");
+    assert!(message.starts_with("ch01: missing command"), "{message}");
+}
+
+#[test]
+fn without_root_it_says_it_needs_root() {
+    require_root(); // to become somebody else
+    let output = Command::new(CH01)
+        .args(["run", "--", "true"])
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .expect("run ch01 as nobody");
+    assert_eq!(output.status.code(), Some(125));
+    let message = stderr(&output);
+    assert!(message.starts_with("ch01: needs root"), "{message}");
+    assert_eq!(message.lines().count(), 1, "{message}");
+}
+
+#[test]
+fn signals_reach_the_command() {
+    require_root();
+    let mut container = Running::start(
+        CH01,
+        &[
+            "run",
+            "--",
+            "sh",
+            "-c",
+            "trap 'echo got TERM; exit 3' TERM; echo ready; while :; do sleep 0.1; done",
+        ],
+    );
+    kill(Pid::from_raw(container.child.id() as i32), Signal::SIGTERM).unwrap();
+    assert_eq!(container.read_line(), "got TERM");
+    assert_eq!(container.finish(), Some(3));
+}
+
+#[test]
+fn pid_1_ignores_a_signal_it_has_no_handler_for_and_a_second_one_kills_it() {
+    require_root();
+    let mut container = Running::start(
+        CH01,
+        &["run", "--", "sh", "-c", "echo ready; exec sleep 60"],
+    );
+    let ch01 = Pid::from_raw(container.child.id() as i32);
+    kill(ch01, Signal::SIGTERM).unwrap();
+    sleep(Duration::from_millis(300));
+    assert!(
+        container.child.try_wait().unwrap().is_none(),
+        "sleep as PID 1 has no SIGTERM handler, so it should have ignored it"
+    );
+    kill(ch01, Signal::SIGTERM).unwrap();
+    assert_eq!(
+        container.finish(),
+        Some(128 + 9),
+        "second signal: SIGKILL, 128+9"
+    );
+}
+
+#[test]
+fn only_the_first_child_goes_into_the_new_pid_namespace() {
+    require_root();
+    let container = Running::start(CH01, &["run", "--", "sh", "-c", "echo ready; read x"]);
+    let ch01 = container.child.id().to_string();
+    // The runtime's own later children would stay on the host.
+    assert_eq!(
+        namespace_of(&ch01, "pid_for_children"),
+        namespace_of(&ch01, "pid")
+    );
+    assert_ne!(namespace_of(&ch01, "pid"), namespace_of_command_in(&ch01));
+    assert_eq!(container.finish(), Some(0));
+}
+
+/// The PID namespace of the container started by the ch01 process `ch01`.
+fn namespace_of_command_in(ch01: &str) -> String {
+    let children = std::fs::read_to_string(format!("/proc/{ch01}/task/{ch01}/children"))
+        .expect("read the children of ch01");
+    let command = children
+        .split_whitespace()
+        .next()
+        .expect("ch01 has a child");
+    namespace_of(command, "pid")
+}
