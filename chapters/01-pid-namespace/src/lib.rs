@@ -46,6 +46,7 @@ pub struct RunArgs {
     pub command: Vec<String>,
 }
 
+// ANCHOR: layer
 /// One layer of isolation. Every method has a default that does nothing,
 /// so a layer implements only the moments it acts in.
 pub trait Layer {
@@ -70,6 +71,7 @@ pub trait Layer {
         Ok(())
     }
 }
+// ANCHOR_END: layer
 
 // ANCHOR: run
 /// Run `command` as PID 1 of a new PID namespace, with `layers` of
@@ -141,6 +143,7 @@ fn fork_into_new_pid_namespace() -> Result<ForkResult> {
 }
 // ANCHOR_END: fork_into_new_pid_namespace
 
+// ANCHOR: restore_pid_namespace_for_children
 /// After the fork, point our own `pid_for_children` back at our namespace:
 /// any process we start later (a helper tool) must not land in the
 /// container. `unshare(1)` never needs this, because it only execs.
@@ -152,7 +155,9 @@ fn restore_pid_namespace_for_children() -> Result<()> {
     let own = File::open("/proc/self/ns/pid").context("open /proc/self/ns/pid")?;
     setns(&own, CloneFlags::CLONE_NEWPID).context("setns(CLONE_NEWPID)")
 }
+// ANCHOR_END: restore_pid_namespace_for_children
 
+// ANCHOR: release_child
 /// Moment 2, parent side: wait until the child has entered its namespaces,
 /// let each layer act on it, then release it.
 fn release_child(child: Pid, layers: &mut [Box<dyn Layer>], sock: &mut UnixStream) -> Result<()> {
@@ -168,6 +173,7 @@ fn release_child(child: Pid, layers: &mut [Box<dyn Layer>], sock: &mut UnixStrea
     }
     sock.write_all(b"go").context("release the child")
 }
+// ANCHOR_END: release_child
 
 /// The child: enter the layers' namespaces, wait for the parent, let each
 /// layer set itself up from inside, then become the command.
@@ -312,6 +318,7 @@ fn forward_signals_to_child() -> Result<()> {
 }
 // ANCHOR_END: signals
 
+// ANCHOR: wait_for_exit
 /// Wait for the child and turn its end into an exit status, the shell's
 /// way: its exit code, or 128+N when signal N killed it.
 fn wait_for_exit(child: Pid) -> Result<i32> {
@@ -324,6 +331,7 @@ fn wait_for_exit(child: Pid) -> Result<i32> {
         }
     }
 }
+// ANCHOR_END: wait_for_exit
 
 /// The name this program was started as (`ch01`, `ch02`, ...), for messages.
 pub fn program_name() -> String {

@@ -25,6 +25,7 @@ pub struct RunArgs {
     pub ch01: ch01::RunArgs,
 }
 
+// ANCHOR: layers
 /// This chapter's layers, after checking the options (nothing is created
 /// when an option is wrong).
 pub fn layers(args: &RunArgs) -> Result<Vec<Box<dyn Layer>>> {
@@ -56,6 +57,7 @@ impl Layer for MountProc {
         mount_proc()
     }
 }
+// ANCHOR_END: layers
 
 // ANCHOR: make_mounts_private
 /// A new mount namespace starts as a copy of the host's mounts, and on most
