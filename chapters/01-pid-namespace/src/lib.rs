@@ -201,6 +201,13 @@ fn exit_child(code: i32) -> ! {
 }
 
 fn setup_child(layers: &mut [Box<dyn Layer>], parent: &mut UnixStream) -> Result<()> {
+    // If the runtime is killed, the kernel kills its container too, so a
+    // `kill -9` of ch01 leaves no container running without its parent.
+    explain::step(
+        "prctl(PR_SET_PDEATHSIG, SIGKILL)",
+        "(none: unshare(1) execs)",
+    );
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).context("prctl(PR_SET_PDEATHSIG)")?;
     let namespaces = layers
         .iter()
         .fold(CloneFlags::empty(), |all, layer| all | layer.namespaces());

@@ -140,3 +140,31 @@ fn namespace_of_command_in(ch01: &str) -> String {
         .expect("ch01 has a child");
     namespace_of(command, "pid")
 }
+
+#[test]
+fn killing_the_runtime_kills_the_container() {
+    require_root();
+    let mut container = Running::start(
+        CH01,
+        &["run", "--", "sh", "-c", "echo ready; exec sleep 60"],
+    );
+    let ch01 = container.child.id().to_string();
+    let children = std::fs::read_to_string(format!("/proc/{ch01}/task/{ch01}/children")).unwrap();
+    let sleep_pid = children
+        .split_whitespace()
+        .next()
+        .expect("ch01 has a child")
+        .to_string();
+    container.child.kill().unwrap(); // SIGKILL: ch01 cannot clean anything up
+    container.child.wait().unwrap();
+    for _ in 0..50 {
+        // Gone, or dead and waiting for the host's init to reap it.
+        match std::fs::read_to_string(format!("/proc/{sleep_pid}/stat")) {
+            Err(_) => return,
+            Ok(stat) if stat.rsplit(") ").next().unwrap().starts_with('Z') => return,
+            Ok(_) => {}
+        }
+        sleep(Duration::from_millis(20));
+    }
+    panic!("the container (host PID {sleep_pid}) outlived its runtime");
+}
