@@ -137,3 +137,171 @@ impl Running {
         self.child.wait().expect("wait").code()
     }
 }
+
+impl Running {
+    /// Like [`Running::start`], for a prepared command (e.g. one from
+    /// [`NetSandbox::command`]).
+    pub fn start_command(mut command: Command) -> Self {
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {command:?}: {e}"));
+        let stdin = child.stdin.take();
+        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut running = Running {
+            child,
+            stdin,
+            stdout,
+        };
+        running.read_line();
+        running
+    }
+}
+
+/// A throwaway network namespace that plays "the host" for a network test,
+/// with a state directory of its own. Everything the chapter creates (the
+/// bridge, veths, routes, rules) lives in it, never in the real host's
+/// namespace; it vanishes when the sandbox is dropped.
+///
+/// No name and no mount: the namespace is made by a short-lived thread
+/// (`unshare(CLONE_NEWNET)` moves only the calling thread), and kept alive
+/// by an open file on it; commands enter it with `setns` before `exec`.
+pub struct NetSandbox {
+    netns: std::fs::File,
+    pub state_dir: std::path::PathBuf,
+}
+
+impl NetSandbox {
+    /// A new, empty network namespace (only `lo`, down) and state directory.
+    pub fn new() -> Self {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static COUNT: AtomicUsize = AtomicUsize::new(0);
+        require_root();
+        let netns = new_network_namespace();
+        let n = COUNT.fetch_add(1, Ordering::SeqCst);
+        let state_dir = std::env::temp_dir().join(format!("pfs-test-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&state_dir);
+        std::fs::create_dir_all(&state_dir).expect("create the sandbox's state dir");
+        NetSandbox { netns, state_dir }
+    }
+
+    /// `program`, to be run inside the sandbox, with `PFS_STATE_DIR` set.
+    pub fn command(&self, program: &str) -> Command {
+        use std::os::fd::{AsRawFd, BorrowedFd};
+        use std::os::unix::process::CommandExt;
+        let mut command = Command::new(program);
+        command.env("PFS_STATE_DIR", &self.state_dir);
+        let fd = self.netns.as_raw_fd();
+        // SAFETY: setns(2) is a plain system call, safe between fork and exec;
+        // the file stays open as long as `self`, which outlives the spawn.
+        unsafe {
+            command.pre_exec(move || {
+                let netns = BorrowedFd::borrow_raw(fd);
+                nix::sched::setns(netns, nix::sched::CloneFlags::CLONE_NEWNET)
+                    .map_err(std::io::Error::from)
+            });
+        }
+        command
+    }
+
+    /// A path naming the sandbox's namespace, for other tools, e.g.
+    /// `ip link set wan netns PATH` (this process's open file on it).
+    pub fn netns_path(&self) -> String {
+        use std::os::fd::AsRawFd;
+        format!("/proc/{}/fd/{}", std::process::id(), self.netns.as_raw_fd())
+    }
+
+    /// Run `program args...` in the sandbox (stdin closed, output captured).
+    pub fn run(&self, program: &str, args: &[&str]) -> Output {
+        self.command(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("start {program}: {e}"))
+    }
+
+    /// Start `program args...` in the sandbox, as [`Running::start`] does.
+    pub fn start(&self, program: &str, args: &[&str]) -> Running {
+        let mut command = self.command(program);
+        command.args(args);
+        Running::start_command(command)
+    }
+
+    /// The sandbox's links, addresses, routes, rules and nftables ruleset,
+    /// as iproute2 and nft print them (read-only commands).
+    pub fn snapshot(&self) -> NetState {
+        let text = |program: &str, args: &[&str]| {
+            let output = self.run(program, args);
+            let listing: Vec<String> = stdout(&output).lines().map(without_timers).collect();
+            format!("$ {program} {}\n{}\n", args.join(" "), listing.join("\n"))
+        };
+        let mut listing = vec![
+            text("ip", &["-d", "link", "show"]),
+            text("ip", &["addr", "show"]),
+            text("ip", &["-4", "route", "show", "table", "all"]),
+            text("ip", &["-6", "route", "show", "table", "all"]),
+            text("ip", &["rule", "show"]),
+            text("cat", &["/proc/sys/net/ipv4/ip_forward"]),
+        ];
+        if std::path::Path::new("/usr/sbin/nft").exists() {
+            listing.push(text("nft", &["list", "ruleset"]));
+        }
+        NetState(listing.join(""))
+    }
+}
+
+impl Default for NetSandbox {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for NetSandbox {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.state_dir);
+    }
+}
+
+/// A network namespace of our own, kept alive by the returned file.
+fn new_network_namespace() -> std::fs::File {
+    std::thread::spawn(|| {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare(CLONE_NEWNET)");
+        std::fs::File::open("/proc/thread-self/ns/net").expect("open /proc/thread-self/ns/net")
+    })
+    .join()
+    .expect("the namespace thread")
+}
+
+/// One line of `ip` output without what changes by itself as time goes
+/// by: bridge timers (`gc_timer 0.08`) and IPv6's `tentative` flag.
+fn without_timers(line: &str) -> String {
+    let mut words = Vec::new();
+    let mut skip_next = false;
+    for word in line.split_whitespace() {
+        if std::mem::take(&mut skip_next) || word == "tentative" {
+            continue;
+        }
+        skip_next = word.ends_with("_timer");
+        words.push(word);
+    }
+    words.join(" ")
+}
+
+/// What `ip` and `nft` list in a network namespace.
+#[derive(Debug, PartialEq, Eq)]
+pub struct NetState(pub String);
+
+impl NetState {
+    /// Fail the test, showing both listings, if the namespace changed.
+    pub fn assert_unchanged_since(&self, before: &NetState) {
+        assert!(
+            before == self,
+            "the sandbox host's network changed:\n--- before\n{}\n--- after\n{}",
+            before.0,
+            self.0
+        );
+    }
+}
+
+pub mod registry;

@@ -1,0 +1,810 @@
+//! # Chapter 03: a network namespace, a veth pair, an IP, a bridge
+//!
+//! "From the network namespace perspective a container has a new IP address
+//! different from the host IP." This chapter adds network layers to chapter
+//! 02's runtime, chosen with `--net`:
+//!
+//! - `--net bridge` (the default), [`Bridged`]: a new network namespace
+//!   wired to a bridge of ours on the host by a veth pair, with an address
+//!   leased from the bridge's subnet (IPAM, see [`ipam`]) and a default
+//!   route through the bridge;
+//! - `--net none`, [`LoopbackOnly`]: a new network namespace with only `lo`;
+//! - `--net container:NAME`, [`JoinNetwork`]: no new namespace, but the one
+//!   of the container started with `--name NAME` (`docker run
+//!   --net=container:first_container`): both see the same `eth0` and IP.
+//!
+//! All link, address and route work is netlink messages sent from Rust (see
+//! [`netlink`]); `--explain` shows the `ip` command doing the same.
+//!
+//! Defaults: the bridge `pfs0` with subnet `10.200.0.0/24` (gateway
+//! `10.200.0.1`). Docker uses 172.17.0.0/16, podman 10.88.0.0/16,
+//! Kubernetes (flannel) 10.244.0.0/16 and services 10.96.0.0/12, k3s
+//! 10.42.0.0/16: none of them overlaps. Change them with `--bridge` and
+//! `--subnet`, or `PFS_BRIDGE` and `PFS_SUBNET`.
+
+pub mod ipam;
+pub mod names;
+pub mod nat;
+pub mod netlink;
+
+use std::fs::File;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use ch01::{explain, Layer};
+use netlink_packet_route::address::{AddressAttribute, AddressMessage};
+use netlink_packet_route::link::{
+    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+};
+use netlink_packet_route::route::{
+    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
+};
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+use nix::libc::{EEXIST, ENODEV};
+use nix::sched::CloneFlags;
+use nix::unistd::Pid;
+
+use ipam::Subnet;
+
+/// Our bridge's default name (15 bytes at most, the kernel's IFNAMSIZ).
+pub const DEFAULT_BRIDGE: &str = "pfs0";
+/// Our default subnet: used by no common tool (see the crate docs).
+pub const DEFAULT_SUBNET: &str = "10.200.0.0/24";
+
+/// The bridge and subnet, shared by `run` and `cleanup`.
+#[derive(clap::Args, Debug, Clone)]
+#[group(skip)]
+pub struct BridgeArgs {
+    /// Name of the host's bridge that containers are plugged into
+    #[arg(long, value_name = "NAME", env = "PFS_BRIDGE", default_value = DEFAULT_BRIDGE)]
+    pub bridge: String,
+    /// Subnet of the bridge: its first address is the gateway, the others go to containers
+    #[arg(long, value_name = "CIDR", env = "PFS_SUBNET", default_value = DEFAULT_SUBNET)]
+    pub subnet: String,
+}
+
+/// `run` options: chapter 02's, plus the network.
+#[derive(clap::Args, Debug)]
+#[group(skip)]
+pub struct RunArgs {
+    /// Network: `bridge` (own namespace, veth on the bridge), `none` (only
+    /// lo) or `container:NAME` (join that container's namespace)
+    #[arg(long, value_name = "MODE", default_value = "bridge")]
+    pub net: String,
+    /// Ask for this address (from the subnet) instead of the next free one
+    #[arg(long, value_name = "ADDR")]
+    pub ip: Option<String>,
+    /// Register the container under NAME, for `--net container:NAME`
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Let the container reach beyond the host: masquerade its address
+    /// (nftables), and turn IP forwarding on if needed
+    #[arg(long)]
+    pub nat: bool,
+    /// Forward the host's TCP port HOST_PORT to the container's CONTAINER_PORT
+    /// (nftables DNAT); may be repeated
+    #[arg(long, short = 'p', value_name = "HOST_PORT:CONTAINER_PORT")]
+    pub publish: Vec<String>,
+    #[command(flatten)]
+    pub bridge: BridgeArgs,
+    #[command(flatten)]
+    pub ch02: ch02::RunArgs,
+}
+
+/// What `--net` asked for.
+#[derive(Debug, PartialEq, Eq)]
+pub enum NetMode {
+    Bridge,
+    None,
+    Container(String),
+}
+
+/// Parse `--net bridge|none|container:NAME`.
+pub fn parse_net(text: &str) -> Result<NetMode> {
+    match text {
+        "bridge" => Ok(NetMode::Bridge),
+        "none" => Ok(NetMode::None),
+        _ => match text.strip_prefix("container:") {
+            Some(name) => {
+                names::check_name(name)?;
+                Ok(NetMode::Container(name.to_string()))
+            }
+            None => bail!("invalid --net {text:?}: use bridge, none or container:NAME"),
+        },
+    }
+}
+
+/// A link name as the kernel takes it: 1 to 15 bytes, no `/`, `:` or
+/// whitespace, not `.` or `..`.
+pub fn check_link_name(name: &str) -> Result<()> {
+    let bad_char = name
+        .bytes()
+        .any(|b| b == b'/' || b == b':' || b.is_ascii_whitespace());
+    if name.is_empty() || name.len() > 15 || bad_char || name == "." || name == ".." {
+        bail!("invalid bridge name {name:?}: use 1 to 15 bytes, without '/', ':' or spaces");
+    }
+    Ok(())
+}
+
+/// This chapter's layers (after chapter 02's), after checking every
+/// option: nothing is created when an option is wrong.
+pub fn layers(args: &RunArgs) -> Result<Vec<Box<dyn Layer>>> {
+    let mut layers = ch02::layers(&args.ch02)?;
+    let state_dir = names::state_dir();
+    let mode = parse_net(&args.net)?;
+    check_link_name(&args.bridge.bridge)?;
+    let subnet = Subnet::parse(&args.bridge.subnet)?;
+    let requested = match &args.ip {
+        Some(text) => Some(ipam::parse_requested(text, subnet)?),
+        None => None,
+    };
+    let publish: Vec<nat::Publish> = args
+        .publish
+        .iter()
+        .map(|text| nat::parse_publish(text))
+        .collect::<Result<_>>()?;
+    if mode != NetMode::Bridge && (requested.is_some() || args.nat || !publish.is_empty()) {
+        bail!("--ip, --nat and --publish need --net bridge");
+    }
+    if let Some(name) = &args.name {
+        names::check_name(name)?;
+        layers.push(Box::new(Name::new(state_dir.clone(), name)));
+    }
+    let network: Box<dyn Layer> = match mode {
+        NetMode::Bridge => {
+            let mut bridged = Bridged::new(&args.bridge.bridge, subnet, requested, state_dir);
+            bridged.masquerade = args.nat;
+            bridged.publish = publish;
+            Box::new(bridged)
+        }
+        NetMode::None => Box::new(LoopbackOnly),
+        NetMode::Container(name) => Box::new(JoinNetwork::new(state_dir, &name)),
+    };
+    layers.push(network);
+    Ok(layers)
+}
+
+/// `ch03 run`: chapter 01's runtime with chapter 02's and this chapter's layers.
+pub fn run(args: &RunArgs) -> Result<i32> {
+    let mut layers = layers(args)?;
+    ch01::run(&args.ch02.ch01.command, &mut layers)
+}
+
+// ---------------------------------------------------------------------------
+// The layers
+// ---------------------------------------------------------------------------
+
+// ANCHOR: bridged
+/// `--net bridge`: a new network namespace, plugged into our bridge.
+pub struct Bridged {
+    bridge: String,
+    subnet: Subnet,
+    requested: Option<Ipv4Addr>,
+    leases: PathBuf,
+    /// The veth end that stays on the host, on the bridge.
+    host_end: String,
+    /// The other end, moved into the container and renamed `eth0`.
+    peer: String,
+    /// Set once leased / created, so `cleanup` undoes only what was done.
+    address: Option<Ipv4Addr>,
+    veth_created: bool,
+    /// `--nat` and `--publish`: rules in an nftables table of our own.
+    pub masquerade: bool,
+    pub publish: Vec<nat::Publish>,
+    state_dir: PathBuf,
+    nat_table: Option<String>,
+}
+
+impl Layer for Bridged {
+    fn namespaces(&self) -> CloneFlags {
+        CloneFlags::CLONE_NEWNET
+    }
+
+    /// Parent, before the child exists: an address, the bridge, a veth pair.
+    fn prepare(&mut self) -> Result<()> {
+        let result = self.prepare_host_side();
+        if result.is_err() {
+            // run() cleans up only layers that prepared fully: undo our half.
+            let _ = self.cleanup();
+        }
+        result
+    }
+
+    /// Parent, the child exists: push the peer into its network namespace.
+    fn setup_from_parent(&mut self, child: Pid) -> Result<()> {
+        move_link_to_netns(&self.peer, child)
+    }
+
+    /// Child, in its new network namespace: eth0, its address, lo, a route.
+    fn setup_in_child(&mut self) -> Result<()> {
+        let address = self.address.context("no address was leased")?;
+        rename_link(&self.peer, "eth0")?;
+        add_address("eth0", address, self.subnet.prefix)?;
+        set_link_up("lo")?;
+        set_link_up("eth0")?;
+        add_default_route(self.subnet.gateway())
+    }
+
+    /// Parent, after the child is gone: the veth pair, then the lease.
+    fn cleanup(&mut self) -> Result<()> {
+        let mut result = Ok(());
+        if let Some(table) = self.nat_table.take() {
+            result = nat::delete_rules(&table);
+        }
+        if self.veth_created {
+            result = result.and(delete_link(&self.host_end));
+            self.veth_created = false;
+        }
+        if let Some(address) = self.address.take() {
+            explain::step(
+                &format!("flock({}) and drop {address}", self.leases.display()),
+                "(our IPAM: give the address back)",
+            );
+            result = result.and(ipam::release(&self.leases, address));
+        }
+        result
+    }
+}
+
+impl Bridged {
+    pub fn new(
+        bridge: &str,
+        subnet: Subnet,
+        requested: Option<Ipv4Addr>,
+        state_dir: PathBuf,
+    ) -> Self {
+        // Named after our PID, unique while we run; the kernel allows 15 bytes.
+        let pid = std::process::id();
+        Bridged {
+            bridge: bridge.to_string(),
+            subnet,
+            requested,
+            leases: ipam::leases_path(&state_dir, bridge),
+            host_end: format!("pfsh{pid}"),
+            peer: format!("pfsc{pid}"),
+            address: None,
+            veth_created: false,
+            masquerade: false,
+            publish: Vec::new(),
+            state_dir,
+            nat_table: None,
+        }
+    }
+
+    fn prepare_host_side(&mut self) -> Result<()> {
+        explain::step(
+            &format!("flock({}) and pick a free address", self.leases.display()),
+            "(our IPAM: no ip command for this)",
+        );
+        let owner = std::process::id();
+        let address = ipam::allocate(
+            &self.leases,
+            self.subnet,
+            self.requested,
+            owner,
+            &self.host_end,
+        )?;
+        self.address = Some(address);
+
+        ensure_bridge(&self.bridge, self.subnet)?;
+        create_veth_pair(&self.host_end, &self.peer)?;
+        self.veth_created = true;
+        attach_to_bridge(&self.host_end, &self.bridge)?;
+        set_link_up(&self.host_end)?;
+
+        if self.masquerade || !self.publish.is_empty() {
+            nat::enable_forwarding(&self.state_dir)?;
+            let table = nat::table_name(owner);
+            let rules = nat::ruleset(
+                &table,
+                &self.bridge,
+                address,
+                self.masquerade,
+                &self.publish,
+            );
+            nat::add_rules(&rules)?;
+            self.nat_table = Some(table);
+        }
+        Ok(())
+    }
+}
+// ANCHOR_END: bridged
+
+/// `--net none`: a new network namespace with nothing but `lo`.
+pub struct LoopbackOnly;
+
+impl Layer for LoopbackOnly {
+    fn namespaces(&self) -> CloneFlags {
+        CloneFlags::CLONE_NEWNET
+    }
+    fn setup_in_child(&mut self) -> Result<()> {
+        set_link_up("lo")
+    }
+}
+
+// ANCHOR: join_network
+/// `--net container:NAME`: no new network namespace; the child joins the
+/// one of the running container registered as NAME.
+pub struct JoinNetwork {
+    state_dir: PathBuf,
+    name: String,
+    netns: Option<File>,
+}
+
+impl JoinNetwork {
+    pub fn new(state_dir: PathBuf, name: &str) -> Self {
+        JoinNetwork {
+            state_dir,
+            name: name.to_string(),
+            netns: None,
+        }
+    }
+}
+
+impl Layer for JoinNetwork {
+    /// Parent: find the container and open its namespace now. The child
+    /// will have its own /proc, where the other container's PID is not.
+    fn prepare(&mut self) -> Result<()> {
+        let Some(pid) = names::lookup(&self.state_dir, &self.name) else {
+            bail!(
+                "no running container named {:?} (start it with --name {})",
+                self.name,
+                self.name
+            );
+        };
+        let path = format!("/proc/{pid}/ns/net");
+        explain::step(
+            &format!("open({path:?})"),
+            &format!("(the namespace of {})", self.name),
+        );
+        self.netns = Some(File::open(&path).with_context(|| format!("open {path}"))?);
+        Ok(())
+    }
+
+    fn setup_in_child(&mut self) -> Result<()> {
+        let netns = self
+            .netns
+            .as_ref()
+            .context("the namespace was not opened")?;
+        join_netns(netns, &self.name)
+    }
+}
+
+/// The key step of `--net container:NAME`: `setns(2)` moves the calling
+/// process into an existing namespace, given a file that refers to it.
+pub fn join_netns(netns: &File, name: &str) -> Result<()> {
+    explain::step(
+        &format!("setns(/proc/<{name}>/ns/net, CLONE_NEWNET)"),
+        &format!("nsenter --net=/proc/<pid of {name}>/ns/net"),
+    );
+    nix::sched::setns(netns, CloneFlags::CLONE_NEWNET).context("setns(CLONE_NEWNET)")
+}
+// ANCHOR_END: join_network
+
+/// `--name NAME`: reserve the name, record the container's PID under it,
+/// forget it when the container is gone.
+pub struct Name {
+    state_dir: PathBuf,
+    name: String,
+    reserved: bool,
+}
+
+impl Name {
+    pub fn new(state_dir: PathBuf, name: &str) -> Self {
+        Name {
+            state_dir,
+            name: name.to_string(),
+            reserved: false,
+        }
+    }
+}
+
+impl Layer for Name {
+    fn prepare(&mut self) -> Result<()> {
+        names::reserve(&self.state_dir, &self.name)?;
+        self.reserved = true;
+        Ok(())
+    }
+    fn setup_from_parent(&mut self, child: Pid) -> Result<()> {
+        names::register(&self.state_dir, &self.name, child.as_raw() as u32)
+    }
+    fn cleanup(&mut self) -> Result<()> {
+        if !std::mem::take(&mut self.reserved) {
+            return Ok(());
+        }
+        names::unregister(&self.state_dir, &self.name)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The kernel steps, one netlink request each
+// ---------------------------------------------------------------------------
+
+/// The bridge, its gateway address, up. Several runs may do this at the
+/// same time: "already exists" is fine.
+pub fn ensure_bridge(bridge: &str, subnet: Subnet) -> Result<()> {
+    create_bridge(bridge)?;
+    add_address(bridge, subnet.gateway(), subnet.prefix)?;
+    set_link_up(bridge)
+}
+
+// ANCHOR: create_bridge
+/// A bridge is a virtual switch inside the kernel: every veth end plugged
+/// into it can reach the others, and the host reaches them all through the
+/// bridge's own address (the containers' gateway).
+pub fn create_bridge(name: &str) -> Result<()> {
+    explain::step(
+        &format!("RTM_NEWLINK {name} kind=bridge"),
+        &format!("ip link add {name} type bridge"),
+    );
+    let mut link = LinkMessage::default();
+    link.attributes.push(LinkAttribute::IfName(name.into()));
+    link.attributes
+        .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(
+            InfoKind::Bridge,
+        )]));
+    match netlink::request(RouteNetlinkMessage::NewLink(link), netlink::CREATE) {
+        Err(e) if netlink::is_errno(&e, EEXIST) => Ok(()), // made by an earlier run
+        other => other
+            .map(drop)
+            .with_context(|| format!("create bridge {name}")),
+    }
+}
+// ANCHOR_END: create_bridge
+
+// ANCHOR: create_veth_pair
+/// A veth pair is a virtual cable: what goes in one end comes out of the
+/// other. One end stays on the host, the other goes into the container.
+pub fn create_veth_pair(host_end: &str, peer: &str) -> Result<()> {
+    explain::step(
+        &format!("RTM_NEWLINK {host_end} kind=veth peer={peer}"),
+        &format!("ip link add {host_end} type veth peer name {peer}"),
+    );
+    let mut peer_link = LinkMessage::default();
+    peer_link
+        .attributes
+        .push(LinkAttribute::IfName(peer.into()));
+    let mut link = LinkMessage::default();
+    link.attributes.push(LinkAttribute::IfName(host_end.into()));
+    link.attributes.push(LinkAttribute::LinkInfo(vec![
+        LinkInfo::Kind(InfoKind::Veth),
+        LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer_link))),
+    ]));
+    netlink::request(RouteNetlinkMessage::NewLink(link), netlink::CREATE)
+        .with_context(|| format!("create veth pair {host_end}/{peer}"))?;
+    Ok(())
+}
+// ANCHOR_END: create_veth_pair
+
+/// The index of a link: netlink names links by number.
+fn index_of(name: &str) -> Result<u32> {
+    netlink::link_index(name)
+        .with_context(|| format!("look up link {name}"))?
+        .with_context(|| format!("no link named {name}"))
+}
+
+/// A message that changes the link `name` (`RTM_SETLINK`).
+fn set_link(name: &str, change: impl FnOnce(&mut LinkMessage)) -> Result<()> {
+    let mut link = LinkMessage::default();
+    link.header.index = index_of(name)?;
+    change(&mut link);
+    netlink::request(RouteNetlinkMessage::SetLink(link), 0)?;
+    Ok(())
+}
+
+// ANCHOR: attach_to_bridge
+/// Plug the host end into the bridge: the bridge becomes its "master".
+pub fn attach_to_bridge(link: &str, bridge: &str) -> Result<()> {
+    explain::step(
+        &format!("RTM_SETLINK {link} master={bridge}"),
+        &format!("ip link set {link} master {bridge}"),
+    );
+    let bridge_index = index_of(bridge)?;
+    set_link(link, |l| {
+        l.attributes.push(LinkAttribute::Controller(bridge_index))
+    })
+    .with_context(|| format!("attach {link} to {bridge}"))
+}
+// ANCHOR_END: attach_to_bridge
+
+// ANCHOR: set_link_up
+/// A new link is down: it carries no packet until we set IFF_UP. Even
+/// `lo` starts down in a new network namespace.
+pub fn set_link_up(name: &str) -> Result<()> {
+    explain::step(
+        &format!("RTM_SETLINK {name} IFF_UP"),
+        &format!("ip link set {name} up"),
+    );
+    set_link(name, |l| {
+        l.header.flags = LinkFlags::Up;
+        l.header.change_mask = LinkFlags::Up;
+    })
+    .with_context(|| format!("set {name} up"))
+}
+// ANCHOR_END: set_link_up
+
+// ANCHOR: move_link_to_netns
+/// The chapter's key step: a link lives in exactly one network namespace.
+/// Moving the peer into the child's namespace (named by the child's PID)
+/// takes it out of the host's sight; only the child sees it now.
+pub fn move_link_to_netns(name: &str, child: Pid) -> Result<()> {
+    explain::step(
+        &format!("RTM_SETLINK {name} IFLA_NET_NS_PID={child}"),
+        &format!("ip link set {name} netns {child}"),
+    );
+    let pid = child.as_raw() as u32;
+    set_link(name, |l| l.attributes.push(LinkAttribute::NetNsPid(pid)))
+        .with_context(|| format!("move {name} into the network namespace of {child}"))
+}
+// ANCHOR_END: move_link_to_netns
+
+// ANCHOR: rename_link
+/// Inside the container, the peer takes the name every program expects.
+/// No clash is possible: this namespace has no other `eth0`.
+pub fn rename_link(name: &str, new_name: &str) -> Result<()> {
+    explain::step(
+        &format!("RTM_SETLINK {name} IFLA_IFNAME={new_name}"),
+        &format!("ip link set {name} name {new_name}"),
+    );
+    set_link(name, |l| {
+        l.attributes.push(LinkAttribute::IfName(new_name.into()))
+    })
+    .with_context(|| format!("rename {name} to {new_name}"))
+}
+// ANCHOR_END: rename_link
+
+// ANCHOR: add_address
+/// Give a link an IPv4 address. The kernel also adds the route to the
+/// subnet through that link (`10.200.0.0/24 dev eth0`).
+pub fn add_address(link: &str, address: Ipv4Addr, prefix: u8) -> Result<()> {
+    explain::step(
+        &format!("RTM_NEWADDR {address}/{prefix} dev {link}"),
+        &format!("ip addr add {address}/{prefix} dev {link}"),
+    );
+    let mut message = AddressMessage::default();
+    message.header.family = AddressFamily::Inet;
+    message.header.prefix_len = prefix;
+    message.header.index = index_of(link)?;
+    message
+        .attributes
+        .push(AddressAttribute::Local(address.into()));
+    message
+        .attributes
+        .push(AddressAttribute::Address(address.into()));
+    match netlink::request(RouteNetlinkMessage::NewAddress(message), netlink::CREATE) {
+        Err(e) if netlink::is_errno(&e, EEXIST) => Ok(()), // the bridge's, from an earlier run
+        other => other
+            .map(drop)
+            .with_context(|| format!("add {address}/{prefix} to {link}")),
+    }
+}
+// ANCHOR_END: add_address
+
+// ANCHOR: add_default_route
+/// Everything not on the subnet goes to the gateway, the bridge's address
+/// on the host.
+pub fn add_default_route(gateway: Ipv4Addr) -> Result<()> {
+    explain::step(
+        &format!("RTM_NEWROUTE 0.0.0.0/0 gateway={gateway}"),
+        &format!("ip route add default via {gateway}"),
+    );
+    let mut route = RouteMessage::default();
+    route.header.address_family = AddressFamily::Inet;
+    route.header.table = RouteHeader::RT_TABLE_MAIN;
+    route.header.protocol = RouteProtocol::Boot;
+    route.header.scope = RouteScope::Universe;
+    route.header.kind = RouteType::Unicast;
+    route
+        .attributes
+        .push(RouteAttribute::Gateway(RouteAddress::Inet(gateway)));
+    netlink::request(RouteNetlinkMessage::NewRoute(route), netlink::CREATE)
+        .with_context(|| format!("add the default route via {gateway}"))?;
+    Ok(())
+}
+// ANCHOR_END: add_default_route
+
+// ANCHOR: delete_link
+/// Deleting one end of a veth pair deletes both. The container's end may
+/// be gone already (its namespace died with its last process, taking the
+/// pair along): that is fine.
+pub fn delete_link(name: &str) -> Result<()> {
+    explain::step(
+        &format!("RTM_DELLINK {name}"),
+        &format!("ip link del {name}"),
+    );
+    let Some(index) = netlink::link_index(name).with_context(|| format!("look up {name}"))? else {
+        return Ok(());
+    };
+    let mut link = LinkMessage::default();
+    link.header.index = index;
+    match netlink::request(RouteNetlinkMessage::DelLink(link), 0) {
+        Err(e) if netlink::is_errno(&e, ENODEV) => Ok(()),
+        other => other.map(drop).with_context(|| format!("delete {name}")),
+    }
+}
+// ANCHOR_END: delete_link
+
+// ---------------------------------------------------------------------------
+// `ch03 cleanup`: what a killed run left behind
+// ---------------------------------------------------------------------------
+
+// ANCHOR: cleanup
+/// A run killed with SIGKILL cannot clean up. Its lease stays, with its
+/// veth, and its name. Remove those whose owner process is gone; with
+/// `all`, also the bridge (when no container uses it any more).
+pub fn cleanup(args: &BridgeArgs, all: bool) -> Result<i32> {
+    ch01::require_root()?;
+    check_link_name(&args.bridge)?;
+    let state_dir = names::state_dir();
+    let leases = ipam::leases_path(&state_dir, &args.bridge);
+    let mut still_used = 0;
+    if leases.exists() {
+        let stale = ipam::with_leases(&leases, |leases| {
+            let (alive, stale): (Vec<_>, Vec<_>) = leases
+                .drain(..)
+                .partition(|l| names::process_exists(l.owner));
+            *leases = alive;
+            still_used = leases.len();
+            Ok(stale)
+        })?;
+        for lease in stale {
+            if !lease.veth.is_empty() {
+                delete_link(&lease.veth)?;
+            }
+            println!(
+                "removed stale lease {} (veth {})",
+                lease.address, lease.veth
+            );
+        }
+    }
+    if which_nft() {
+        for (table, owner) in nat::our_tables() {
+            if !names::process_exists(owner) {
+                nat::delete_rules(&table)?;
+                println!("removed stale nftables table {table}");
+            }
+        }
+    }
+    for (name, pid) in names::all(&state_dir) {
+        if !pid.is_some_and(names::process_exists) && names::lookup(&state_dir, &name).is_none() {
+            names::unregister(&state_dir, &name)?;
+            println!("removed stale name {name}");
+        }
+    }
+    if all {
+        if still_used > 0 {
+            bail!(
+                "{still_used} running container(s) still use {}: stop them first",
+                args.bridge
+            );
+        }
+        if netlink::link_index(&args.bridge)?.is_some() {
+            delete_link(&args.bridge)?;
+            println!("removed bridge {}", args.bridge);
+        }
+        let _ = std::fs::remove_file(&leases);
+        nat::restore_forwarding(&state_dir)?;
+    }
+    Ok(0)
+}
+
+/// Whether `nft` can be found on the PATH.
+fn which_nft() -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join("nft").exists()))
+}
+// ANCHOR_END: cleanup
+
+// ---------------------------------------------------------------------------
+// `ch03 doctor`: is this machine ready for the chapter?
+// ---------------------------------------------------------------------------
+
+/// Check what the chapter needs and say what is missing, one line each.
+/// Exit status 0 when everything required is there, 1 otherwise.
+pub fn doctor(args: &BridgeArgs) -> Result<i32> {
+    let mut missing = 0;
+    let mut check = |required: bool, ok: bool, what: &str, fix: &str| {
+        let mark = match (ok, required) {
+            (true, _) => "ok     ",
+            (false, true) => "MISSING",
+            (false, false) => "note   ",
+        };
+        println!(
+            "{mark} {what}{}",
+            if ok {
+                String::new()
+            } else {
+                format!(": {fix}")
+            }
+        );
+        if required && !ok {
+            missing += 1;
+        }
+    };
+    check(
+        true,
+        nix::unistd::geteuid().is_root(),
+        "running as root",
+        "run it with sudo",
+    );
+    for ns in ["pid", "mnt", "uts", "ipc", "net"] {
+        let ok = std::path::Path::new(&format!("/proc/self/ns/{ns}")).exists();
+        check(
+            true,
+            ok,
+            &format!("{ns} namespaces"),
+            "this kernel lacks them (CONFIG_NAMESPACES)",
+        );
+    }
+    check(
+        true,
+        netlink::link_names().is_ok(),
+        "netlink (NETLINK_ROUTE)",
+        "cannot open a netlink socket",
+    );
+    let forwarding = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap_or_default();
+    check(
+        false,
+        forwarding.trim() == "1",
+        "IPv4 forwarding on",
+        "off for now: --nat and --publish turn it on",
+    );
+    check(
+        false,
+        which_nft(),
+        "nft (nftables)",
+        "needed by --nat and --publish: apt-get install nftables",
+    );
+    let subnet = Subnet::parse(&args.subnet);
+    check(
+        true,
+        subnet.is_ok(),
+        &format!("subnet {}", args.subnet),
+        "not a valid subnet",
+    );
+    check(
+        true,
+        check_link_name(&args.bridge).is_ok(),
+        &format!("bridge name {}", args.bridge),
+        "not a valid link name",
+    );
+    let bridge = netlink::link_index(&args.bridge).ok().flatten().is_some();
+    check(
+        false,
+        bridge,
+        &format!("bridge {} exists", args.bridge),
+        "it is made by the first `ch03 run`",
+    );
+    Ok(if missing == 0 { 0 } else { 1 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn net_modes_are_parsed() {
+        assert_eq!(parse_net("bridge").unwrap(), NetMode::Bridge);
+        assert_eq!(parse_net("none").unwrap(), NetMode::None);
+        assert_eq!(
+            parse_net("container:web").unwrap(),
+            NetMode::Container("web".into())
+        );
+        assert!(parse_net("host")
+            .unwrap_err()
+            .to_string()
+            .starts_with("invalid --net"));
+        assert!(parse_net("container:").is_err());
+    }
+
+    #[test]
+    fn link_names_follow_the_kernels_rules() {
+        assert!(check_link_name("pfs0").is_ok());
+        assert!(check_link_name(&"b".repeat(15)).is_ok());
+        for bad in ["", ".", "..", "a/b", "a b", "a:b", &"b".repeat(16)] {
+            let err = check_link_name(bad).unwrap_err().to_string();
+            assert!(err.starts_with("invalid bridge name"), "{bad:?}: {err}");
+        }
+    }
+}
