@@ -305,3 +305,24 @@ impl NetState {
 }
 
 pub mod registry;
+
+/// The data and state directories of a test program, exported as
+/// `PFS_DATA_DIR` and `PFS_STATE_DIR` for the chapter processes it starts.
+/// They stay between runs, like the real cache (`$PFS_TEST_DATA_DIR`, or
+/// /var/cache/pods-from-scratch/test-data), so a root filesystem is built
+/// once per machine. Every test calls this before starting a process.
+pub fn test_data_dir() -> &'static std::path::Path {
+    static DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::var_os("PFS_TEST_DATA_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| "/var/cache/pods-from-scratch/test-data".into());
+        let state = dir.join("state");
+        std::fs::create_dir_all(&state).expect("create the test data directory");
+        // Set once, before any test of this program starts a process: the
+        // others wait on this OnceLock.
+        std::env::set_var("PFS_DATA_DIR", &dir);
+        std::env::set_var("PFS_STATE_DIR", &state);
+        dir
+    })
+}

@@ -1,0 +1,208 @@
+//! Where a container's root filesystem comes from (`--rootfs`):
+//!
+//! - `busybox`: built here from the host's static busybox, offline, in a blink;
+//! - `debian`: a Debian made by `debootstrap` (`ch04 rootfs debootstrap`);
+//! - an image pulled from a registry with `ch04 pull` (see [`crate::image`]);
+//! - or any directory, written `/path` or `./path`.
+//!
+//! Each is cached under the data directory and made atomically: built in a
+//! temporary directory beside its final place, then renamed, so a failed or
+//! interrupted build never leaves a half-made rootfs behind.
+
+use std::fs;
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+
+use crate::data_dir;
+
+/// The static busybox of Debian's and Ubuntu's `busybox-static` package.
+const HOST_BUSYBOX: &str = "/bin/busybox";
+/// The Debian suite and variant `--rootfs debian` means.
+pub const DEFAULT_SUITE: &str = "bookworm";
+pub const DEFAULT_VARIANT: &str = "minbase";
+
+/// Find the directory a `--rootfs` value names, building busybox on demand.
+pub fn resolve(rootfs: &str) -> Result<PathBuf> {
+    match rootfs {
+        "busybox" => busybox(),
+        "debian" => {
+            let dir = debian_dir(DEFAULT_SUITE, DEFAULT_VARIANT);
+            if !dir.is_dir() {
+                bail!("no Debian rootfs yet: run `ch04 rootfs debootstrap` first (it downloads about 40 MB)");
+            }
+            Ok(dir)
+        }
+        path if path.starts_with('/') || path.starts_with('.') => {
+            let dir = Path::new(path);
+            if !dir.is_dir() {
+                bail!("rootfs directory not found: {path}");
+            }
+            dir.canonicalize()
+                .with_context(|| format!("rootfs directory {path}"))
+        }
+        image => crate::image::pulled_rootfs(image),
+    }
+}
+
+fn rootfs_dir(name: &str) -> PathBuf {
+    data_dir().join("rootfs").join(name)
+}
+
+fn debian_dir(suite: &str, variant: &str) -> PathBuf {
+    rootfs_dir(&format!("debian-{suite}-{variant}"))
+}
+
+// ANCHOR: busybox
+/// The offline default: one static busybox binary, a symlink per applet
+/// (`/bin/sh` → `/bin/busybox`), the usual top-level directories and the
+/// few files in `/etc` that programs expect. About 2 MB.
+pub fn busybox() -> Result<PathBuf> {
+    let target = rootfs_dir("busybox");
+    if target.is_dir() {
+        return Ok(target);
+    }
+    check_static_busybox()?;
+    build_atomically(&target, |dir| {
+        for sub in [
+            "bin", "sbin", "usr/bin", "usr/sbin", "etc", "root", "tmp", "proc", "sys", "dev",
+            "run", "var",
+        ] {
+            fs::create_dir_all(dir.join(sub))?;
+        }
+        fs::set_permissions(dir.join("tmp"), fs::Permissions::from_mode(0o1777))?;
+        fs::copy(HOST_BUSYBOX, dir.join("bin/busybox"))?;
+        for applet in busybox_applets()? {
+            if applet != "bin/busybox" {
+                symlink("/bin/busybox", dir.join(&applet))
+                    .with_context(|| format!("link {applet}"))?;
+            }
+        }
+        fs::write(
+            dir.join("etc/passwd"),
+            "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
+        )?;
+        fs::write(dir.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n")?;
+        fs::write(
+            dir.join("etc/os-release"),
+            "NAME=\"BusyBox\"\nID=busybox\nPRETTY_NAME=\"BusyBox (Pods from Scratch)\"\n",
+        )?;
+        Ok(())
+    })?;
+    Ok(target)
+}
+// ANCHOR_END: busybox
+
+/// A dynamically linked busybox would need the host's libc inside the rootfs.
+fn check_static_busybox() -> Result<()> {
+    let binary = fs::read(HOST_BUSYBOX)
+        .with_context(|| format!("{HOST_BUSYBOX} not found: install the busybox-static package"))?;
+    let head = &binary[..binary.len().min(4096)];
+    if head.windows(7).any(|w| w == b"ld-linu") {
+        bail!("{HOST_BUSYBOX} is dynamically linked: install the busybox-static package");
+    }
+    Ok(())
+}
+
+/// Where busybox installs each applet (`bin/sh`, `usr/bin/awk`, ...).
+fn busybox_applets() -> Result<Vec<String>> {
+    let output = Command::new(HOST_BUSYBOX)
+        .arg("--list-full")
+        .output()
+        .context("busybox --list-full")?;
+    Ok(String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect())
+}
+
+// ANCHOR: debootstrap
+/// A real Debian root filesystem, made by `debootstrap`: it downloads the
+/// suite's essential packages and unpacks them into a directory, which is
+/// what a `debian` image on Docker Hub is made of too.
+pub fn debootstrap(suite: &str, variant: &str) -> Result<PathBuf> {
+    let target = debian_dir(suite, variant);
+    if target.is_dir() {
+        return Ok(target);
+    }
+    build_atomically(&target, |dir| {
+        let mut command = Command::new("debootstrap");
+        command
+            .arg(format!("--variant={variant}"))
+            .arg(suite)
+            .arg(dir);
+        if let Some(mirror) = host_debian_mirror() {
+            command.arg(mirror);
+        }
+        eprintln!("running: {command:?}");
+        let status = command
+            .status()
+            .context("debootstrap not found: install the debootstrap package")?;
+        if !status.success() {
+            bail!("debootstrap failed ({status})");
+        }
+        Ok(())
+    })?;
+    Ok(target)
+}
+// ANCHOR_END: debootstrap
+
+/// On a Debian host, the mirror apt already uses (it is reachable, maybe a
+/// local one); elsewhere debootstrap's own default.
+fn host_debian_mirror() -> Option<String> {
+    let os = fs::read_to_string("/etc/os-release").ok()?;
+    if !os.lines().any(|l| l == "ID=debian") {
+        return None;
+    }
+    let mut sources = vec![PathBuf::from("/etc/apt/sources.list")];
+    if let Ok(dir) = fs::read_dir("/etc/apt/sources.list.d") {
+        sources.extend(dir.flatten().map(|e| e.path()));
+    }
+    sources
+        .iter()
+        .filter_map(|path| fs::read_to_string(path).ok())
+        .flat_map(|text| {
+            text.split_whitespace()
+                .filter(|w| w.starts_with("http") && w.trim_end_matches('/').ends_with("/debian"))
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .next()
+}
+
+/// Build into `TARGET.tmp-PID`, then rename to `TARGET`; remove the
+/// temporary directory if the build fails.
+pub fn build_atomically(target: &Path, build: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    let parent = target.parent().expect("a rootfs has a parent directory");
+    fs::create_dir_all(parent).with_context(|| format!("create {}", parent.display()))?;
+    let tmp = PathBuf::from(format!("{}.tmp-{}", target.display(), std::process::id()));
+    let _ = fs::remove_dir_all(&tmp);
+    fs::create_dir(&tmp).with_context(|| format!("create {}", tmp.display()))?;
+    let built = build(&tmp).and_then(|()| {
+        fs::rename(&tmp, target).with_context(|| format!("rename to {}", target.display()))
+    });
+    if built.is_err() {
+        let _ = fs::remove_dir_all(&tmp);
+    }
+    built
+}
+
+/// Remove the temporary directories of builds that were killed.
+pub fn remove_unfinished_builds() -> Result<()> {
+    let dir = data_dir().join("rootfs");
+    let Ok(entries) = fs::read_dir(&dir) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some((_, pid)) = name.rsplit_once(".tmp-") {
+            if !Path::new("/proc").join(pid).exists() {
+                fs::remove_dir_all(entry.path())?;
+                println!("removed unfinished build {}", entry.path().display());
+            }
+        }
+    }
+    Ok(())
+}
