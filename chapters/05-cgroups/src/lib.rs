@@ -1,0 +1,392 @@
+//! # Chapter 05: cgroups, on v2 and v1
+//!
+//! Namespaces change what a container *sees*; control groups (cgroups)
+//! change what it may *use*. A cgroup is a directory in a special
+//! filesystem: make one, write limits into its files, write a PID into
+//! `cgroup.procs`, and that process and all its children are held to them.
+//!
+//! Two versions are in use. Modern systems (and the book's VM) have **cgroup
+//! v2**: one tree at `/sys/fs/cgroup`. Older and "hybrid" hosts have **v1**:
+//! one tree per controller (`/sys/fs/cgroup/memory`, `.../pids`, ...). The
+//! chapter supports both behind one small trait, [`ControlGroup`], with
+//! [`v2::CgroupV2`] and [`v1::CgroupV1`]. Files are written by our code:
+//! that is the lesson, so no cgroup crate.
+//!
+//! The layer, [`Cgroup`], acts in all three moments of chapter 01:
+//! 1. parent, before the child exists: create the group, write the limits;
+//! 2. parent, child waiting: write the child's PID into the group, so the
+//!    command is limited from its first instruction;
+//! 3. child: enter a new cgroup namespace, *after* being moved, so that the
+//!    container sees its own group as `/`.
+//!
+//! After exit: report an OOM kill and (`--stats`) what the group used, kill
+//! stragglers, remove the group.
+
+pub mod v1;
+pub mod v2;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use ch01::{explain, Layer};
+use nix::fcntl::{Flock, FlockArg};
+use nix::sched::CloneFlags;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+/// The name of our parent group in every hierarchy.
+pub const PARENT_GROUP: &str = "pods-from-scratch";
+
+/// `run` options: chapter 04's, plus resource limits.
+#[derive(clap::Args, Debug)]
+#[group(skip)]
+pub struct RunArgs {
+    /// Memory limit, in bytes or with a unit: 64M, 1G (like `docker run --memory`)
+    #[arg(long, value_name = "SIZE")]
+    pub memory: Option<String>,
+    /// Maximum number of processes and threads (like `--pids-limit`)
+    #[arg(long, value_name = "N")]
+    pub pids: Option<u64>,
+    /// CPU time, in CPUs: 0.5 is half of one CPU (like `docker run --cpus`)
+    #[arg(long, value_name = "CPUS")]
+    pub cpus: Option<f64>,
+    /// After exit, print what the container used: peak memory, CPU time, peak tasks
+    #[arg(long)]
+    pub stats: bool,
+    #[command(flatten)]
+    pub ch04: ch04::RunArgs,
+}
+
+/// Limits as the kernel takes them.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Limits {
+    pub memory: Option<u64>,
+    pub pids: Option<u64>,
+    pub cpus: Option<f64>,
+}
+
+/// What a group used, read from its own accounting files.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub peak_memory: Option<u64>,
+    pub cpu_usec: Option<u64>,
+    pub peak_tasks: Option<u64>,
+}
+
+// ANCHOR: control_group
+/// What a container needs from cgroups, whatever their version.
+pub trait ControlGroup {
+    /// Create the group (v1: one per hierarchy) and write the limits.
+    fn create(&mut self, limits: &Limits) -> Result<()>;
+    /// Move a process into the group; its future children follow.
+    fn add_process(&self, pid: Pid) -> Result<()>;
+    /// How many processes the kernel killed for lack of memory.
+    fn oom_kills(&self) -> u64;
+    /// What the group used.
+    fn stats(&self) -> Stats;
+    /// Kill what is left in the group, then remove it.
+    fn remove(&self) -> Result<()>;
+}
+// ANCHOR_END: control_group
+
+/// Which cgroup version the host runs.
+#[derive(Debug, PartialEq, Eq, Clone, Copy)]
+pub enum Version {
+    V1,
+    V2,
+}
+
+// ANCHOR: detect_version
+/// `/sys/fs/cgroup` is itself a cgroup2 filesystem on a pure v2 host; on a
+/// v1 or hybrid host it is a tmpfs holding one mount per controller.
+pub fn detect_version() -> Result<Version> {
+    let fs = nix::sys::statfs::statfs("/sys/fs/cgroup").context("statfs /sys/fs/cgroup")?;
+    if fs.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC {
+        Ok(Version::V2)
+    } else {
+        Ok(Version::V1)
+    }
+}
+// ANCHOR_END: detect_version
+
+/// The control group of a new container, for the host's version.
+pub fn new_group(version: Version, id: &str) -> Box<dyn ControlGroup> {
+    match version {
+        Version::V2 => Box::new(v2::CgroupV2::new(id)),
+        Version::V1 => Box::new(v1::CgroupV1::new(id)),
+    }
+}
+
+/// Check the options, before anything is created.
+pub fn limits(args: &RunArgs) -> Result<Limits> {
+    let memory = args.memory.as_deref().map(parse_size).transpose()?;
+    if args.pids == Some(0) {
+        bail!("invalid --pids 0: the container needs at least 1 process");
+    }
+    if let Some(cpus) = args.cpus {
+        if !(cpus.is_finite() && (0.01..=1024.0).contains(&cpus)) {
+            bail!("invalid --cpus {cpus}: use a number of CPUs from 0.01, e.g. 0.5");
+        }
+    }
+    Ok(Limits {
+        memory,
+        pids: args.pids,
+        cpus: args.cpus,
+    })
+}
+
+/// `64M` → 67108864. Units are powers of 1024, like Docker's.
+pub fn parse_size(text: &str) -> Result<u64> {
+    let invalid = || anyhow::anyhow!("invalid size {text:?}: use bytes or a unit, e.g. 64M or 1G");
+    let (digits, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text, ""),
+    };
+    let number: u64 = digits.parse().map_err(|_| invalid())?;
+    let scale: u64 = match unit.to_ascii_uppercase().trim_end_matches('B') {
+        "" => 1,
+        "K" => 1 << 10,
+        "M" => 1 << 20,
+        "G" => 1 << 30,
+        _ => return Err(invalid()),
+    };
+    let bytes = number.checked_mul(scale).ok_or_else(invalid)?;
+    if bytes < 1 << 20 {
+        bail!("invalid size {text:?}: a container needs at least 1M");
+    }
+    Ok(bytes)
+}
+
+/// Chapter 04's layers plus this chapter's cgroup.
+pub fn layers(args: &RunArgs) -> Result<Vec<Box<dyn Layer>>> {
+    let limits = limits(args)?;
+    let version = detect_version()?;
+    let mut layers = ch04::layers(&args.ch04)?;
+    layers.push(Box::new(Cgroup {
+        group: new_group(version, &std::process::id().to_string()),
+        limits,
+        memory_text: args.memory.clone(),
+        stats: args.stats,
+    }));
+    Ok(layers)
+}
+
+/// `ch05 run`: the runtime of chapter 01 with the layers of chapters 02–05.
+pub fn run(args: &RunArgs) -> Result<i32> {
+    let mut layers = layers(args)?;
+    ch01::run(&args.ch04.ch03.ch02.ch01.command, &mut layers)
+}
+
+/// The layer: a control group around the container.
+pub struct Cgroup {
+    group: Box<dyn ControlGroup>,
+    limits: Limits,
+    memory_text: Option<String>,
+    stats: bool,
+}
+
+// ANCHOR: cgroup_layer
+impl Layer for Cgroup {
+    fn prepare(&mut self) -> Result<()> {
+        let _lock = lock_groups()?;
+        let created = self.group.create(&self.limits);
+        if created.is_err() {
+            let _ = self.group.remove(); // what was made before the error
+        }
+        created
+    }
+
+    fn setup_from_parent(&mut self, child: Pid) -> Result<()> {
+        self.group.add_process(child)
+    }
+
+    fn setup_in_child(&mut self) -> Result<()> {
+        // Now that we are in our group, a new cgroup namespace makes it our
+        // root: /proc/self/cgroup says "/", and the host's tree is hidden.
+        ch01::enter_namespaces(CloneFlags::CLONE_NEWCGROUP)
+    }
+
+    fn cleanup(&mut self) -> Result<()> {
+        if self.group.oom_kills() > 0 {
+            let limit = self.memory_text.as_deref().unwrap_or("?");
+            eprintln!(
+                "{}: killed: out of memory (limit {limit})",
+                ch01::program_name()
+            );
+        }
+        if self.stats {
+            eprintln!(
+                "{}: {}",
+                ch01::program_name(),
+                describe(&self.group.stats())
+            );
+        }
+        let _lock = lock_groups()?;
+        self.group.remove()
+    }
+}
+// ANCHOR_END: cgroup_layer
+
+/// `peak memory 1.2 MiB, CPU time 0.98 s, peak tasks 3`.
+pub fn describe(stats: &Stats) -> String {
+    let unknown = || "n/a".to_string();
+    let memory = stats.peak_memory.map_or_else(unknown, |b| {
+        format!("{:.1} MiB", b as f64 / (1 << 20) as f64)
+    });
+    let cpu = stats
+        .cpu_usec
+        .map_or_else(unknown, |us| format!("{:.2} s", us as f64 / 1e6));
+    let tasks = stats.peak_tasks.map_or_else(unknown, |n| n.to_string());
+    format!("stats: peak memory {memory}, CPU time {cpu}, peak tasks {tasks}")
+}
+
+// ANCHOR: write_file
+/// Every cgroup operation is a write to a file: show it as the shell would.
+pub fn write_file(path: &Path, value: &str) -> Result<()> {
+    explain::step(
+        &format!("write({:?}, {value:?})", path.display().to_string()),
+        &format!("echo {value:?} > {}", path.display()),
+    );
+    fs::write(path, value).with_context(|| format!("write {value:?} to {}", path.display()))
+}
+// ANCHOR_END: write_file
+
+/// Kill every process still in `group`, wait until it is empty, remove it.
+/// (v2 has `cgroup.kill` for this since Linux 5.14; killing by PID works
+/// everywhere.)
+pub fn remove_group(group: &Path) -> Result<()> {
+    if !group.exists() {
+        return Ok(());
+    }
+    for _ in 0..200 {
+        let procs = fs::read_to_string(group.join("cgroup.procs")).unwrap_or_default();
+        if procs.trim().is_empty() {
+            explain::step(
+                &format!("rmdir({:?})", group.display().to_string()),
+                &format!("rmdir {}", group.display()),
+            );
+            return fs::remove_dir(group).with_context(|| format!("remove {}", group.display()));
+        }
+        for pid in procs.lines().filter_map(|l| l.trim().parse().ok()) {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    bail!("{} still has processes after SIGKILL", group.display())
+}
+
+/// Creating and removing groups under our shared parent is done under a
+/// lock, so that one run never removes the parent another is creating in.
+fn lock_groups() -> Result<Flock<fs::File>> {
+    let dir = ch03::names::state_dir();
+    fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+    let file = fs::File::create(dir.join("cgroups.lock")).context("open the cgroups lock")?;
+    Flock::lock(file, FlockArg::LockExclusive)
+        .map_err(|(_, e)| anyhow::anyhow!("lock cgroups: {e}"))
+}
+
+/// `cleanup`: remove the groups of runs whose `ch05` process is gone.
+pub fn remove_stale_groups() -> Result<()> {
+    let _lock = lock_groups()?;
+    let groups = match detect_version()? {
+        Version::V2 => v2::groups(),
+        Version::V1 => v1::groups(),
+    };
+    for group in groups {
+        let id = group.file_name().unwrap_or_default();
+        if !Path::new("/proc").join(id).exists() {
+            remove_group(&group)?;
+            println!("removed stale cgroup {}", group.display());
+        }
+        if let Some(parent) = group.parent() {
+            let _ = fs::remove_dir(parent);
+        }
+    }
+    Ok(())
+}
+
+/// `doctor`: the cgroup version and the controllers we can use.
+pub fn describe_host() -> Result<String> {
+    Ok(match detect_version()? {
+        Version::V2 => {
+            let controllers =
+                fs::read_to_string("/sys/fs/cgroup/cgroup.controllers").unwrap_or_default();
+            format!("cgroup v2 (unified), controllers: {}", controllers.trim())
+        }
+        Version::V1 => {
+            let mounted: Vec<&str> = ["memory", "pids", "cpu", "cpuacct"]
+                .into_iter()
+                .filter(|c| {
+                    Path::new("/sys/fs/cgroup")
+                        .join(c)
+                        .join("cgroup.procs")
+                        .exists()
+                })
+                .collect();
+            format!("cgroup v1 (or hybrid), controllers: {}", mounted.join(" "))
+        }
+    })
+}
+
+/// The number in a file like `memory.peak`, if the kernel has that file.
+pub fn read_number(path: &Path) -> Option<u64> {
+    fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+/// The value of `key` in a `key value` file like `memory.events`.
+pub fn field(text: &str, key: &str) -> Option<u64> {
+    text.lines().find_map(|line| {
+        let (k, v) = line.split_once(' ')?;
+        (k == key).then(|| v.trim().parse().ok()).flatten()
+    })
+}
+
+/// The subdirectories of `dir` (none if it does not exist).
+pub fn subdirectories(dir: &Path) -> Vec<PathBuf> {
+    fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| e.path().is_dir())
+                .map(|e| e.path())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_are_parsed_like_docker() {
+        assert_eq!(parse_size("64M").unwrap(), 64 << 20);
+        assert_eq!(parse_size("1g").unwrap(), 1 << 30);
+        assert_eq!(parse_size("2048K").unwrap(), 2 << 20);
+        assert_eq!(parse_size("2097152").unwrap(), 2 << 20);
+        for bad in ["", "M", "64X", "-1M", "1.5G", "12", "99999999999999G"] {
+            assert!(parse_size(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn fields_are_read_from_key_value_files() {
+        let events = "low 0\nhigh 0\nmax 12\noom 1\noom_kill 1\n";
+        assert_eq!(field(events, "oom_kill"), Some(1));
+        assert_eq!(field(events, "oom_group_kill"), None);
+    }
+
+    #[test]
+    fn stats_are_described_in_one_line() {
+        let stats = Stats {
+            peak_memory: Some(3 << 20),
+            cpu_usec: Some(980_000),
+            peak_tasks: None,
+        };
+        assert_eq!(
+            describe(&stats),
+            "stats: peak memory 3.0 MiB, CPU time 0.98 s, peak tasks n/a"
+        );
+    }
+}
