@@ -3,8 +3,13 @@
 # under book/src/outputs/, which the book's pages include. With --check,
 # record into a temporary folder and fail if the book's copies differ.
 #
+# Each command runs in a network namespace of its own (a throwaway "host"),
+# so bridges, veths and rules never touch the real host's network, with
+# temporary state and data directories.
+#
 # What changes from run to run or machine to machine is normalized: the
-# host's hostname becomes <host>, the name of the host's PID 1 <host's PID 1>.
+# host's hostname becomes <host>, the name of the host's PID 1 <host's PID 1>,
+# PIDs in names become <pid>, the temporary directories their defaults.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
@@ -17,21 +22,28 @@ cargo build --quiet --workspace
 out=book/src/outputs
 if $check; then
     out=$(mktemp -d)
-    trap 'rm -rf "$out"' EXIT
 fi
 mkdir -p "$out"
+
+state=$(mktemp -d)
+data=$(mktemp -d)
+trap 'as_root rm -rf "$state" "$data"; if $check; then rm -rf "$out"; fi' EXIT
 
 host_name=$(hostname)
 host_init=$(cat /proc/1/comm)
 normalize() {
-    sed -e "s/^$host_name\$/<host>/" -e "s/\\b$host_init\\b/<host's PID 1>/g"
+    sed -E -e "s/^$host_name\$/<host>/" -e "s/\\b$host_init\\b/<host's PID 1>/g" \
+        -e "s#$state#/run/pods-from-scratch#g" -e "s#$data#/var/lib/pods-from-scratch#g" \
+        -e 's/(pfs[hc]|pfs_|containers\/|pods-from-scratch\/|NET_NS_PID=|netns )[0-9]+/\1<pid>/g' \
+        -e '/cgroup\.procs/ s/"[0-9]+"/"<pid>"/g'
 }
 
 path="$PWD/target/debug:$PATH"
 grep -v -e '^#' -e '^$' book/examples.txt | while read -r name command; do
     {
         echo "# $command"
-        as_root env PATH="$path" bash -c "$command" 2>&1 | normalize
+        as_root env PATH="$path" PFS_STATE_DIR="$state" PFS_DATA_DIR="$data" \
+            unshare --net -- bash -c "$command" 2>&1 | normalize
     } >"$out/$name.txt"
 done
 
