@@ -66,6 +66,12 @@ pub trait Layer {
     fn setup_in_child(&mut self) -> Result<()> {
         Ok(())
     }
+    /// The PID namespace the child is forked into: `None` (the default) for
+    /// a new one, of which it is PID 1. A layer may name an existing one
+    /// instead, by an open `/proc/PID/ns/pid` file (chapter 06: a pod's).
+    fn pid_namespace(&self) -> Option<&File> {
+        None
+    }
     /// After the child is gone (or starting it failed): undo `prepare`.
     fn cleanup(&mut self) -> Result<()> {
         Ok(())
@@ -109,10 +115,10 @@ fn prepare_layers(layers: &mut [Box<dyn Layer>], prepared: &mut usize) -> Result
 fn start_and_wait(argv: &[CString], layers: &mut [Box<dyn Layer>]) -> Result<i32> {
     // A socket pair lets the parent and child take turns (moment 2).
     let (mut to_child, to_parent) = UnixStream::pair().context("socketpair")?;
-    match fork_into_new_pid_namespace()? {
+    match fork_child(layers)? {
         ForkResult::Child => {
             drop(to_child);
-            run_child(argv, layers, to_parent)
+            run_child(argv, layers, to_parent, Mode::Attached)
         }
         ForkResult::Parent { child } => {
             drop(to_parent);
@@ -142,6 +148,29 @@ fn fork_into_new_pid_namespace() -> Result<ForkResult> {
     unsafe { fork() }.context("fork")
 }
 // ANCHOR_END: fork_into_new_pid_namespace
+
+/// Fork into the PID namespace the layers ask for: a new one by default.
+fn fork_child(layers: &[Box<dyn Layer>]) -> Result<ForkResult> {
+    match layers.iter().find_map(|layer| layer.pid_namespace()) {
+        Some(existing) => fork_into_existing_pid_namespace(existing),
+        None => fork_into_new_pid_namespace(),
+    }
+}
+
+// ANCHOR: fork_into_existing_pid_namespace
+/// Chapter 06's variant: join a PID namespace that exists (a pod's). Like
+/// `unshare`, `setns(CLONE_NEWPID)` does not move the caller: it makes the
+/// caller's next child a member of that namespace (not its PID 1, which
+/// exists already). So we setns, then fork at once.
+fn fork_into_existing_pid_namespace(pid_namespace: &File) -> Result<ForkResult> {
+    explain::step("setns(<pid namespace>, CLONE_NEWPID)", "nsenter --pid=FILE");
+    setns(pid_namespace, CloneFlags::CLONE_NEWPID).context("setns(CLONE_NEWPID)")?;
+
+    explain::step("fork()", "(nsenter forks after entering a PID namespace)");
+    // SAFETY: as above, this program has a single thread.
+    unsafe { fork() }.context("fork")
+}
+// ANCHOR_END: fork_into_existing_pid_namespace
 
 // ANCHOR: restore_pid_namespace_for_children
 /// After the fork, point our own `pid_for_children` back at our namespace:
@@ -175,11 +204,25 @@ fn release_child(child: Pid, layers: &mut [Box<dyn Layer>], sock: &mut UnixStrea
 }
 // ANCHOR_END: release_child
 
+/// How the child is tied to us.
+enum Mode {
+    /// `run`: it dies with us, shares our terminal, and we wait for it.
+    Attached,
+    /// `run_detached`: a session of its own, stdin from `null`, stdout and
+    /// stderr to `log`; it outlives us.
+    Detached { null: File, log: File },
+}
+
 /// The child: enter the layers' namespaces, wait for the parent, let each
 /// layer set itself up from inside, then become the command.
-fn run_child(argv: &[CString], layers: &mut [Box<dyn Layer>], mut parent: UnixStream) -> ! {
+fn run_child(
+    argv: &[CString],
+    layers: &mut [Box<dyn Layer>],
+    mut parent: UnixStream,
+    mode: Mode,
+) -> ! {
     explain::now_in_child();
-    if let Err(e) = setup_child(layers, &mut parent) {
+    if let Err(e) = setup_child(layers, &mut parent, &mode) {
         eprintln!("{}: {e:#}", program_name());
         exit_child(EXIT_RUNTIME_FAILED);
     }
@@ -200,14 +243,18 @@ fn exit_child(code: i32) -> ! {
     unsafe { nix::libc::_exit(code) }
 }
 
-fn setup_child(layers: &mut [Box<dyn Layer>], parent: &mut UnixStream) -> Result<()> {
-    // If the runtime is killed, the kernel kills its container too, so a
-    // `kill -9` of ch01 leaves no container running without its parent.
-    explain::step(
-        "prctl(PR_SET_PDEATHSIG, SIGKILL)",
-        "(none: unshare(1) execs)",
-    );
-    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).context("prctl(PR_SET_PDEATHSIG)")?;
+fn setup_child(layers: &mut [Box<dyn Layer>], parent: &mut UnixStream, mode: &Mode) -> Result<()> {
+    if let Mode::Detached { .. } = mode {
+        start_new_session()?;
+    } else {
+        // If the runtime is killed, the kernel kills its container too, so a
+        // `kill -9` of ch01 leaves no container running without its parent.
+        explain::step(
+            "prctl(PR_SET_PDEATHSIG, SIGKILL)",
+            "(none: unshare(1) execs)",
+        );
+        nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).context("prctl(PR_SET_PDEATHSIG)")?;
+    }
     let namespaces = layers
         .iter()
         .fold(CloneFlags::empty(), |all, layer| all | layer.namespaces());
@@ -224,7 +271,110 @@ fn setup_child(layers: &mut [Box<dyn Layer>], parent: &mut UnixStream) -> Result
     for layer in layers.iter_mut() {
         layer.setup_in_child()?;
     }
+    if let Mode::Detached { null, log } = mode {
+        redirect_stdio(null, log)?;
+        // The last word to the parent: all set, the command comes next.
+        parent.write_all(b"x").context("tell the parent we start")?;
+    }
     Ok(())
+}
+
+// ANCHOR: run_detached
+/// Like [`run`], but in the background: the command runs in a session of
+/// its own, with stdin from /dev/null and stdout and stderr going to `log`,
+/// and it is *not* killed when we exit. Returns as soon as the command is
+/// about to run: [`Detached::Running`] with its PID, or
+/// [`Detached::Failed`] if the child failed first (it said why on stderr).
+///
+/// When the command runs, the layers are not cleaned up: what they made (a
+/// veth, a cgroup, mounts) now belongs to it, and whoever stops it must undo
+/// that (chapter 06's `pod rm`). Otherwise they are, as in [`run`].
+pub fn run_detached(
+    command: &[String],
+    layers: &mut [Box<dyn Layer>],
+    log: File,
+) -> Result<Detached> {
+    require_root()?;
+    let argv = command_line(command)?;
+    forward_signals_to_child()?;
+
+    let mut prepared = 0;
+    let result =
+        prepare_layers(layers, &mut prepared).and_then(|()| start_detached(&argv, layers, log));
+    if !matches!(result, Ok(Detached::Running(_))) {
+        for layer in layers[..prepared].iter_mut().rev() {
+            if let Err(e) = layer.cleanup() {
+                eprintln!("{}: cleanup: {e:#}", program_name());
+            }
+        }
+    }
+    result
+}
+// ANCHOR_END: run_detached
+
+/// What became of a detached start.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Detached {
+    /// The command runs, as this PID (as we see it).
+    Running(Pid),
+    /// The child failed before `execve`, with this exit status.
+    Failed(i32),
+}
+
+fn start_detached(argv: &[CString], layers: &mut [Box<dyn Layer>], log: File) -> Result<Detached> {
+    let null = File::open("/dev/null").context("open /dev/null")?;
+    let (mut to_child, to_parent) = UnixStream::pair().context("socketpair")?;
+    match fork_child(layers)? {
+        ForkResult::Child => {
+            drop(to_child);
+            run_child(argv, layers, to_parent, Mode::Detached { null, log })
+        }
+        ForkResult::Parent { child } => {
+            drop(to_parent);
+            CHILD.store(child.as_raw(), Ordering::SeqCst);
+            let started = release_child(child, layers, &mut to_child)
+                .and_then(|()| wait_until_exec(child, &mut to_child));
+            // From now on our signals are ours again: the child is on its own.
+            CHILD.store(0, Ordering::SeqCst);
+            if started.is_err() {
+                let _ = kill(child, Signal::SIGKILL);
+                let _ = waitpid(child, None);
+            }
+            started
+        }
+    }
+}
+
+/// A detached child says "x" just before `execve`. If the socket closes
+/// first, the child failed: collect its exit status.
+fn wait_until_exec(child: Pid, sock: &mut UnixStream) -> Result<Detached> {
+    let mut starting = [0u8; 1];
+    if sock.read(&mut starting).context("wait for the child")? == 1 {
+        return Ok(Detached::Running(child));
+    }
+    Ok(Detached::Failed(wait_for_exit(child)?))
+}
+
+// ANCHOR: start_new_session
+/// A detached child leaves our session (and our terminal): Ctrl-C in our
+/// terminal no longer reaches it, and, unlike an attached child, it asks
+/// for no signal when we die (no `PR_SET_PDEATHSIG`).
+fn start_new_session() -> Result<()> {
+    explain::step("setsid()", "setsid");
+    nix::unistd::setsid().context("setsid")?;
+    Ok(())
+}
+// ANCHOR_END: start_new_session
+
+/// Point stdin at /dev/null, stdout and stderr at the log file.
+fn redirect_stdio(null: &File, log: &File) -> Result<()> {
+    explain::step(
+        "dup2(null, 0); dup2(log, 1); dup2(log, 2)",
+        "< /dev/null > LOG 2>&1",
+    );
+    nix::unistd::dup2_stdin(null).context("dup2 stdin")?;
+    nix::unistd::dup2_stdout(log).context("dup2 stdout")?;
+    nix::unistd::dup2_stderr(log).context("dup2 stderr")
 }
 
 /// Names of the namespace flags and the matching `unshare(1)` options.

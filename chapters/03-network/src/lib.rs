@@ -311,6 +311,17 @@ impl Bridged {
 }
 // ANCHOR_END: bridged
 
+impl Bridged {
+    /// Name the veth pair after `id` (`pfshID`, `pfscID`: 11 bytes at most)
+    /// instead of our PID: chapter 06's pods outlive the process that made
+    /// them, and its PID may later be given to another run.
+    pub fn with_veth_id(mut self, id: &str) -> Self {
+        self.host_end = format!("pfsh{id}");
+        self.peer = format!("pfsc{id}");
+        self
+    }
+}
+
 /// `--net none`: a new network namespace with nothing but `lo`.
 pub struct LoopbackOnly;
 

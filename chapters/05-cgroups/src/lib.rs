@@ -118,6 +118,15 @@ pub fn new_group(version: Version, id: &str) -> Box<dyn ControlGroup> {
     }
 }
 
+/// A control group at `path` below the root of the hierarchies: chapter 06
+/// nests groups, a pod's and its containers' inside it.
+pub fn new_group_at(version: Version, path: &Path) -> Box<dyn ControlGroup> {
+    match version {
+        Version::V2 => Box::new(v2::CgroupV2::at(path)),
+        Version::V1 => Box::new(v1::CgroupV1::at(path)),
+    }
+}
+
 /// Check the options, before anything is created.
 pub fn limits(args: &RunArgs) -> Result<Limits> {
     let memory = args.memory.as_deref().map(parse_size).transpose()?;
@@ -184,6 +193,19 @@ pub struct Cgroup {
     limits: Limits,
     memory_text: Option<String>,
     stats: bool,
+}
+
+impl Cgroup {
+    /// The layer for `group`, held to `limits` (chapter 06 makes its nested
+    /// groups with [`new_group_at`]).
+    pub fn new(group: Box<dyn ControlGroup>, limits: Limits) -> Self {
+        Cgroup {
+            group,
+            limits,
+            memory_text: None,
+            stats: false,
+        }
+    }
 }
 
 // ANCHOR: cgroup_layer

@@ -3,7 +3,7 @@
 //! with the same name, and its PID written into each.
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use nix::unistd::Pid;
@@ -15,12 +15,23 @@ const CONTROLLERS: [&str; 4] = ["memory", "pids", "cpu", "cpuacct"];
 
 /// A container's groups, `/sys/fs/cgroup/CONTROLLER/pods-from-scratch/ID`.
 pub struct CgroupV1 {
-    id: String,
+    /// Below the root of each hierarchy: `pods-from-scratch/ID`.
+    path: PathBuf,
 }
 
 impl CgroupV1 {
     pub fn new(id: &str) -> Self {
-        CgroupV1 { id: id.to_string() }
+        CgroupV1 {
+            path: Path::new(crate::PARENT_GROUP).join(id),
+        }
+    }
+
+    /// A group at `path` below the root of each hierarchy, e.g. chapter
+    /// 06's nested groups: `pods-from-scratch-pods/web-1a2b3c4d/app`.
+    pub fn at(path: &Path) -> Self {
+        CgroupV1 {
+            path: path.to_path_buf(),
+        }
     }
 
     fn parent(controller: &str) -> PathBuf {
@@ -30,7 +41,9 @@ impl CgroupV1 {
     }
 
     fn dir(&self, controller: &str) -> PathBuf {
-        Self::parent(controller).join(&self.id)
+        PathBuf::from("/sys/fs/cgroup")
+            .join(controller)
+            .join(&self.path)
     }
 }
 
@@ -94,8 +107,12 @@ impl ControlGroup for CgroupV1 {
 
     fn remove(&self) -> Result<()> {
         for controller in CONTROLLERS {
-            remove_group(&self.dir(controller))?;
-            let _ = fs::remove_dir(Self::parent(controller));
+            let dir = self.dir(controller);
+            remove_group(&dir)?;
+            // The parent goes too when no other group uses it.
+            if let Some(parent) = dir.parent() {
+                let _ = fs::remove_dir(parent);
+            }
         }
         Ok(())
     }

@@ -3,7 +3,7 @@
 //! `cgroup.subtree_control`; limits and statistics are files in it.
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use nix::unistd::Pid;
@@ -24,6 +24,16 @@ impl CgroupV2 {
         CgroupV2 {
             dir: parent.join(id),
             parent,
+        }
+    }
+
+    /// A group at `path` below the root, e.g. chapter 06's nested groups:
+    /// `pods-from-scratch-pods/web-1a2b3c4d/app` inside its pod's group.
+    pub fn at(path: &Path) -> Self {
+        let dir = PathBuf::from(ROOT).join(path);
+        CgroupV2 {
+            parent: dir.parent().unwrap_or(Path::new(ROOT)).to_path_buf(),
+            dir,
         }
     }
 }

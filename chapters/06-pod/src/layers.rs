@@ -1,0 +1,314 @@
+//! This chapter's layers, for chapter 01's runtime:
+//!
+//! - [`KeepNamespaces`] (the pause process): bind-mount its namespaces into
+//!   the pod's directory, so that they can be found, and joined, by path;
+//! - [`PodGroup`] (the pause process): the pod's cgroup, with the pod's
+//!   limits; pause's and the containers' groups live inside it;
+//! - [`JoinPod`] (a container): join the pod's namespaces with `setns`;
+//! - [`JoinContainer`] (`pod exec`): join a running container's namespaces,
+//!   its mount namespace included, and its cgroup.
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use ch01::{explain, Layer};
+use ch05::{ControlGroup, Limits};
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sched::{setns, CloneFlags};
+use nix::unistd::Pid;
+
+/// The namespaces every pod shares: their names in `/proc/PID/ns/`, and
+/// the flag that `setns` takes for each. (The PID namespace is shared only
+/// with `--share-pid`.)
+pub const SHARED: [(&str, CloneFlags); 3] = [
+    ("net", CloneFlags::CLONE_NEWNET),
+    ("ipc", CloneFlags::CLONE_NEWIPC),
+    ("uts", CloneFlags::CLONE_NEWUTS),
+];
+
+// ANCHOR: bind_mount_namespace
+/// A namespace lives while a process is in it, or while something refers to
+/// it: an open file, or a *mount* of its `/proc/PID/ns/KIND` file. Bind-mount
+/// that file onto an empty file of ours, and the namespace can be found by
+/// path (`nsenter --net=PATH`) and outlives even its last process. This is
+/// exactly what `ip netns add` does in `/run/netns`.
+pub fn bind_mount_namespace(pid: Pid, kind: &str, target: &Path) -> Result<()> {
+    let source = format!("/proc/{pid}/ns/{kind}");
+    File::create(target).with_context(|| format!("create {}", target.display()))?;
+    explain::step(
+        &format!("mount({source:?}, {target:?}, MS_BIND)"),
+        &format!("mount --bind {source} {}", target.display()),
+    );
+    mount(
+        Some(source.as_str()),
+        target,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .with_context(|| format!("bind-mount {source} on {}", target.display()))
+}
+// ANCHOR_END: bind_mount_namespace
+
+/// Undo [`bind_mount_namespace`]: unmount the file, then remove it. Once no
+/// process and no mount refers to it, the kernel frees the namespace.
+pub fn unmount_namespace(target: &Path) -> Result<()> {
+    if !target.exists() {
+        return Ok(());
+    }
+    explain::step(
+        &format!("umount2({target:?}, MNT_DETACH)"),
+        &format!("umount --lazy {}", target.display()),
+    );
+    // EINVAL: not mounted (a failed start, or unmounted already).
+    match umount2(target, MntFlags::MNT_DETACH) {
+        Ok(()) | Err(nix::errno::Errno::EINVAL) => {}
+        Err(e) => return Err(e).with_context(|| format!("unmount {}", target.display())),
+    }
+    fs::remove_file(target).with_context(|| format!("remove {}", target.display()))
+}
+
+// ANCHOR: join_namespace
+/// The key step of a pod: `setns(2)` moves the calling process into the
+/// namespace that an open file refers to (a bind-mounted one here, or a
+/// `/proc/PID/ns/` file). Every container of the pod does this with the
+/// same files, so they all share one network stack, one hostname, one IPC.
+pub fn join_namespace(file: &File, path: &Path, kind: &str, flag: CloneFlags) -> Result<()> {
+    explain::step(
+        &format!(
+            "setns({:?}, {})",
+            path.display().to_string(),
+            flag_name(flag)
+        ),
+        &format!("nsenter --{}={}", nsenter_option(kind), path.display()),
+    );
+    setns(file, flag).with_context(|| format!("join the {kind} namespace of {}", path.display()))
+}
+// ANCHOR_END: join_namespace
+
+fn flag_name(flag: CloneFlags) -> &'static str {
+    match flag {
+        CloneFlags::CLONE_NEWNET => "CLONE_NEWNET",
+        CloneFlags::CLONE_NEWIPC => "CLONE_NEWIPC",
+        CloneFlags::CLONE_NEWUTS => "CLONE_NEWUTS",
+        CloneFlags::CLONE_NEWNS => "CLONE_NEWNS",
+        CloneFlags::CLONE_NEWCGROUP => "CLONE_NEWCGROUP",
+        _ => "?",
+    }
+}
+
+/// `/proc/PID/ns/mnt` is `nsenter --mount`, the others keep their names.
+fn nsenter_option(kind: &str) -> &str {
+    if kind == "mnt" {
+        "mount"
+    } else {
+        kind
+    }
+}
+
+/// Open a namespace file, to join it later (in the child).
+fn open_namespace(path: &Path) -> Result<File> {
+    explain::step(
+        &format!("open({:?})", path.display().to_string()),
+        "(a handle on the namespace, for setns)",
+    );
+    File::open(path).with_context(|| format!("open {}", path.display()))
+}
+
+// ---------------------------------------------------------------------------
+// The pause process's layers
+// ---------------------------------------------------------------------------
+
+// ANCHOR: keep_namespaces
+/// Pause's namespaces, bind-mounted as `ns/net`, `ns/ipc`, `ns/uts` (and
+/// `ns/pid` when the pod shares it) in the pod's state directory.
+pub struct KeepNamespaces {
+    dir: PathBuf,
+    kinds: Vec<&'static str>,
+    mounted: Vec<PathBuf>,
+}
+
+impl KeepNamespaces {
+    pub fn new(dir: PathBuf, share_pid: bool) -> Self {
+        let mut kinds: Vec<&str> = SHARED.iter().map(|(kind, _)| *kind).collect();
+        if share_pid {
+            kinds.push("pid");
+        }
+        KeepNamespaces {
+            dir,
+            kinds,
+            mounted: Vec::new(),
+        }
+    }
+}
+
+impl Layer for KeepNamespaces {
+    fn prepare(&mut self) -> Result<()> {
+        fs::create_dir_all(&self.dir).with_context(|| format!("create {}", self.dir.display()))
+    }
+
+    /// Parent, pause exists (in its new namespaces) and waits: mount them.
+    fn setup_from_parent(&mut self, child: Pid) -> Result<()> {
+        for kind in &self.kinds {
+            let target = self.dir.join(kind);
+            bind_mount_namespace(child, kind, &target)?;
+            self.mounted.push(target);
+        }
+        Ok(())
+    }
+
+    /// Only if pause did not start (once it runs, `pod rm` does this).
+    fn cleanup(&mut self) -> Result<()> {
+        for target in self.mounted.drain(..) {
+            unmount_namespace(&target)?;
+        }
+        let _ = fs::remove_dir(&self.dir);
+        Ok(())
+    }
+}
+// ANCHOR_END: keep_namespaces
+
+/// The pod's own cgroup: it holds the pod's limits and no process; pause
+/// and each container get a group inside it, so the limits apply to them
+/// all together (a v2 group with children may hold no process itself).
+pub struct PodGroup {
+    group: Box<dyn ControlGroup>,
+    limits: Limits,
+}
+
+impl PodGroup {
+    pub fn new(group: Box<dyn ControlGroup>, limits: Limits) -> Self {
+        PodGroup { group, limits }
+    }
+}
+
+impl Layer for PodGroup {
+    fn prepare(&mut self) -> Result<()> {
+        let created = self.group.create(&self.limits);
+        if created.is_err() {
+            let _ = self.group.remove();
+        }
+        created
+    }
+
+    fn cleanup(&mut self) -> Result<()> {
+        self.group.remove()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// A container's layer
+// ---------------------------------------------------------------------------
+
+// ANCHOR: join_pod
+/// A container of the pod: no new network, IPC or UTS namespace, but the
+/// pod's, held by pause. With a shared PID namespace, the child is also
+/// forked into pause's (chapter 01 asks [`Layer::pid_namespace`]).
+pub struct JoinPod {
+    ns_dir: PathBuf,
+    share_pid: bool,
+    opened: Vec<(File, PathBuf, &'static str, CloneFlags)>,
+    pid_namespace: Option<File>,
+}
+
+impl JoinPod {
+    pub fn new(ns_dir: PathBuf, share_pid: bool) -> Self {
+        JoinPod {
+            ns_dir,
+            share_pid,
+            opened: Vec::new(),
+            pid_namespace: None,
+        }
+    }
+}
+
+impl Layer for JoinPod {
+    /// Parent: open the pod's namespace files now, while we see them.
+    fn prepare(&mut self) -> Result<()> {
+        for (kind, flag) in SHARED {
+            let path = self.ns_dir.join(kind);
+            self.opened.push((open_namespace(&path)?, path, kind, flag));
+        }
+        if self.share_pid {
+            self.pid_namespace = Some(open_namespace(&self.ns_dir.join("pid"))?);
+        }
+        Ok(())
+    }
+
+    fn pid_namespace(&self) -> Option<&File> {
+        self.pid_namespace.as_ref()
+    }
+
+    /// Child: join each of them.
+    fn setup_in_child(&mut self) -> Result<()> {
+        for (file, path, kind, flag) in &self.opened {
+            join_namespace(file, path, kind, *flag)?;
+        }
+        Ok(())
+    }
+}
+// ANCHOR_END: join_pod
+
+// ---------------------------------------------------------------------------
+// `pod exec`'s layer
+// ---------------------------------------------------------------------------
+
+// ANCHOR: join_container
+/// `pod exec`: the command joins a running container entirely: its cgroup,
+/// its PID namespace (forked into), and its IPC, UTS, network, cgroup and
+/// mount namespaces (`setns`), mount last: it changes our root to the
+/// container's. Like `nsenter --target PID --all` (or `docker exec`).
+pub struct JoinContainer {
+    pid: u32,
+    group: Box<dyn ControlGroup>,
+    opened: Vec<(File, PathBuf, &'static str, CloneFlags)>,
+    pid_namespace: Option<File>,
+}
+
+impl JoinContainer {
+    pub fn new(pid: u32, group: Box<dyn ControlGroup>) -> Self {
+        JoinContainer {
+            pid,
+            group,
+            opened: Vec::new(),
+            pid_namespace: None,
+        }
+    }
+}
+
+impl Layer for JoinContainer {
+    fn prepare(&mut self) -> Result<()> {
+        let ns = PathBuf::from(format!("/proc/{}/ns", self.pid));
+        let kinds = [
+            ("ipc", CloneFlags::CLONE_NEWIPC),
+            ("uts", CloneFlags::CLONE_NEWUTS),
+            ("net", CloneFlags::CLONE_NEWNET),
+            ("cgroup", CloneFlags::CLONE_NEWCGROUP),
+            ("mnt", CloneFlags::CLONE_NEWNS),
+        ];
+        for (kind, flag) in kinds {
+            let path = ns.join(kind);
+            self.opened.push((open_namespace(&path)?, path, kind, flag));
+        }
+        self.pid_namespace = Some(open_namespace(&ns.join("pid"))?);
+        Ok(())
+    }
+
+    fn pid_namespace(&self) -> Option<&File> {
+        self.pid_namespace.as_ref()
+    }
+
+    /// Parent: the command counts against the container's limits.
+    fn setup_from_parent(&mut self, child: Pid) -> Result<()> {
+        self.group.add_process(child)
+    }
+
+    fn setup_in_child(&mut self) -> Result<()> {
+        for (file, path, kind, flag) in &self.opened {
+            join_namespace(file, path, kind, *flag)?;
+        }
+        Ok(())
+    }
+}
+// ANCHOR_END: join_container
