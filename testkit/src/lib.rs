@@ -138,6 +138,22 @@ impl Running {
     }
 }
 
+/// A test that fails before `finish` must not leave its container running:
+/// two SIGTERMs make the chapter's runtime SIGKILL the command (see ch01)
+/// and clean up as usual.
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+            for _ in 0..2 {
+                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            let _ = self.child.wait();
+        }
+    }
+}
+
 impl Running {
     /// Like [`Running::start`], for a prepared command (e.g. one from
     /// [`NetSandbox::command`]).

@@ -202,3 +202,45 @@ fn a_debootstrapped_debian_prints_debians_os_release() {
         stderr(&output)
     );
 }
+
+#[test]
+fn the_hosts_root_is_gone_from_the_containers_mount_namespace() {
+    require_root();
+    data_dir();
+    // chroot would only change the container's view of `/`; after
+    // pivot_root and the detach, the mount namespace's own root is the
+    // container's too. `nsenter --mount` starts at the namespace's root.
+    let container = Running::start(
+        CH04,
+        &[
+            "run",
+            "--net",
+            "none",
+            "--",
+            "sh",
+            "-c",
+            "echo ready; read x",
+        ],
+    );
+    let ch04 = container.child.id();
+    let children = std::fs::read_to_string(format!("/proc/{ch04}/task/{ch04}/children")).unwrap();
+    let pid = children
+        .split_whitespace()
+        .next()
+        .expect("ch04 has a child")
+        .to_string();
+    let seen = run(
+        "nsenter",
+        &[
+            &format!("--mount=/proc/{pid}/ns/mnt"),
+            "cat",
+            "/etc/os-release",
+        ],
+    );
+    assert!(
+        stdout(&seen).contains("ID=busybox"),
+        "the namespace's root is not the container's: {}",
+        stdout(&seen)
+    );
+    assert_eq!(container.finish(), Some(0));
+}
