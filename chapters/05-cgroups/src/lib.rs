@@ -129,20 +129,22 @@ pub fn new_group_at(version: Version, path: &Path) -> Box<dyn ControlGroup> {
 
 /// Check the options, before anything is created.
 pub fn limits(args: &RunArgs) -> Result<Limits> {
-    let memory = args.memory.as_deref().map(parse_size).transpose()?;
-    if args.pids == Some(0) {
-        bail!("invalid --pids 0: the container needs at least 1 process");
+    parse_limits(args.memory.as_deref(), args.pids, args.cpus)
+}
+
+/// `--memory`, `--pids` and `--cpus` as the kernel takes them (chapter 06
+/// checks a pod's with it too).
+pub fn parse_limits(memory: Option<&str>, pids: Option<u64>, cpus: Option<f64>) -> Result<Limits> {
+    let memory = memory.map(parse_size).transpose()?;
+    if pids == Some(0) {
+        bail!("invalid --pids 0: at least 1 process is needed");
     }
-    if let Some(cpus) = args.cpus {
+    if let Some(cpus) = cpus {
         if !(cpus.is_finite() && (0.01..=1024.0).contains(&cpus)) {
             bail!("invalid --cpus {cpus}: use a number of CPUs from 0.01, e.g. 0.5");
         }
     }
-    Ok(Limits {
-        memory,
-        pids: args.pids,
-        cpus: args.cpus,
-    })
+    Ok(Limits { memory, pids, cpus })
 }
 
 /// `64M` → 67108864. Units are powers of 1024, like Docker's.

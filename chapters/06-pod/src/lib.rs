@@ -196,20 +196,7 @@ fn start_pause(pod: &Pod, subnet: Subnet, limits: Limits, version: Version) -> R
 
 /// The pod's limits, checked as chapter 05 checks a container's.
 fn pod_limits(args: &CreateArgs) -> Result<Limits> {
-    let memory = args.memory.as_deref().map(ch05::parse_size).transpose()?;
-    if args.pids == Some(0) {
-        bail!("invalid --pids 0: the pod needs at least 1 process");
-    }
-    if let Some(cpus) = args.cpus {
-        if !(cpus.is_finite() && (0.01..=1024.0).contains(&cpus)) {
-            bail!("invalid --cpus {cpus}: use a number of CPUs from 0.01, e.g. 0.5");
-        }
-    }
-    Ok(Limits {
-        memory,
-        pids: args.pids,
-        cpus: args.cpus,
-    })
+    ch05::parse_limits(args.memory.as_deref(), args.pids, args.cpus)
 }
 
 /// A root filesystem holding nothing but the pause program, made once
