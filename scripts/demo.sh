@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The demo of the latest chapter: the seed's `unshare --fork --pid
-# --mount-proc` story, told with our own code and --explain.
+# The demo: the seed's `unshare --fork --pid --mount-proc` story told with
+# our own code and --explain, then the latest chapter's: the pod.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
@@ -22,4 +22,8 @@ echo
 echo "Chapter 02: + a mount namespace with a fresh /proc, a hostname, IPC:"
 show $bin/ch02 --explain run --hostname box1 -- sh -c 'hostname; sleep 1 & ps -e'
 echo
-echo "The host keeps its name: $(hostname). Next: read book/ (mdbook serve book)."
+echo "Chapter 06, the latest: the seed's story of the pod, step by step. It runs in"
+echo "throwaway namespaces of its own, so nothing it makes touches this machine."
+show $bin/ch06 demo
+echo
+echo "Next: read the book (mdbook serve book)."

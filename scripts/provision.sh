@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
 # Install what Pods from Scratch needs on Debian 12 or Ubuntu 24.04: the apt
 # packages the chapters and tests use, a Rust toolchain (through rustup, when
-# there is no cargo yet) and mdbook. Safe to run again: it installs only what
-# is missing.
+# there is no cargo yet) and mdbook, then build the chapters. Safe to run
+# again: it installs only what is missing. CI runs it before scripts/test.sh.
+#
+#   scripts/provision.sh                  as yourself (sudo for apt) or as root
+#   scripts/provision.sh --user vagrant   as root, for another login user: the
+#                                         Vagrantfile runs it this way
+#
+# Rust and mdbook go to the login user's home (~/.cargo), not root's: the
+# learner builds as themselves and runs the chapters with sudo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
@@ -12,10 +19,30 @@ MDBOOK_VERSION=0.4.52
 PACKAGES=(
     build-essential ca-certificates curl # to build the crates
     procps util-linux                    # ps, unshare: what the book compares with
-    busybox-static                       # a tiny static userland for the rootfs chapter
+    iproute2 nftables                    # ip, nft: the network chapter compares with them
+    busybox-static debootstrap           # root filesystems for the rootfs chapter
+    docker-registry skopeo umoci         # a local registry and OCI images for the pull tests
     hyperfine                            # scripts/bench.sh
     shellcheck                           # scripts/test.sh lints the scripts
 )
+
+user=$(id -un)
+if [ "${1:-}" = --user ] && [ -n "${2:-}" ]; then
+    user=$2
+elif [ $# -gt 0 ]; then
+    echo "usage: scripts/provision.sh [--user LOGIN]" >&2
+    exit 2
+fi
+home=$(getent passwd "$user" | cut -d: -f6)
+
+# Run a command as the login user, with their ~/.cargo/bin on PATH.
+as_user() {
+    if [ "$user" = "$(id -un)" ]; then
+        "$@"
+    else
+        runuser -u "$user" -- env HOME="$home" PATH="$home/.cargo/bin:$PATH" "$@"
+    fi
+}
 
 install_packages() {
     local missing=()
@@ -32,27 +59,27 @@ install_packages() {
 }
 
 install_rust() {
-    if ! command -v cargo >/dev/null; then
-        step "installing Rust with rustup (the official installer)"
+    if ! as_user sh -c 'command -v cargo' >/dev/null; then
+        step "installing Rust for $user with rustup (the official installer)"
         curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs |
-            sh -s -- -y --profile minimal --component rustfmt,clippy
+            as_user sh -s -- -y --profile minimal --component rustfmt,clippy
     fi
-    if command -v rustup >/dev/null; then
-        cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
-        cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
+    if as_user sh -c 'command -v rustup' >/dev/null; then
+        as_user cargo fmt --version >/dev/null 2>&1 || as_user rustup component add rustfmt
+        as_user cargo clippy --version >/dev/null 2>&1 || as_user rustup component add clippy
     fi
 }
 
 install_mdbook() {
-    if [ "$(mdbook --version 2>/dev/null)" != "mdbook v$MDBOOK_VERSION" ]; then
+    if [ "$(as_user mdbook --version 2>/dev/null)" != "mdbook v$MDBOOK_VERSION" ]; then
         step "cargo install mdbook $MDBOOK_VERSION"
-        cargo install --locked --quiet mdbook --version "$MDBOOK_VERSION"
+        as_user cargo install --locked --quiet mdbook --version "$MDBOOK_VERSION"
     fi
 }
 
 install_packages
 install_rust
 install_mdbook
-step "building the chapters"
-cargo build --quiet --workspace
-echo "setup done: $(cargo --version), $(mdbook --version)"
+step "building the chapters (as $user)"
+as_user cargo build --quiet --workspace
+echo "provision done for $user: $(as_user cargo --version), $(as_user mdbook --version)"

@@ -1,11 +1,22 @@
 #!/usr/bin/env bash
 # Everything CI runs: formatting, lints, unit tests, the root integration
-# tests against the real kernel, the book's recorded outputs, the book.
+# tests against the real kernel, the book's recorded outputs, the book, and
+# last the integration tests again in a cgroup v2 VM (scripts/vm-test.sh).
 # Builds as you; runs the test programs as root (through sudo if needed).
+#
+#   scripts/test.sh           everything (the VM part takes a minute or two)
+#   scripts/test.sh --no-vm   everything but the VM, for quick local runs
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
 source scripts/lib.sh
+
+vm=true
+case "${1:-}" in
+    --no-vm) vm=false ;;
+    "") ;;
+    *) echo "usage: scripts/test.sh [--no-vm]" >&2 && exit 2 ;;
+esac
 
 if [ "$(id -u)" -ne 0 ]; then
     # Cargo runs each test program through this "runner".
@@ -15,14 +26,25 @@ fi
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
+rustfmt --check chapters/06-pod/pause/src/main.rs # the pause crate is a workspace of its own
 step "cargo clippy -D warnings"
 cargo clippy --quiet --workspace --all-targets -- -D warnings
+cargo clippy --quiet --manifest-path chapters/06-pod/pause/Cargo.toml -- -D warnings
 step "shellcheck"
 shellcheck -x scripts/*.sh .ci/run
 step "unit and integration tests (integration tests run as root)"
 cargo test --workspace
+step "workshop: every exercise fails unsolved and passes with the chapter's code"
+if $vm; then scripts/workshop.sh verify --vm; else scripts/workshop.sh verify; fi
 step "the book's outputs match a fresh run"
 scripts/book-outputs.sh --check
 step "mdbook build"
 mdbook build book
-echo "all checks passed"
+if ! $vm; then
+    printf '\nall checks passed, BUT THE VM TESTS WERE NOT RUN (--no-vm): nothing was\n'
+    printf 'tested on cgroup v2. CI runs them; so does scripts/vm-test.sh.\n'
+    exit 0
+fi
+step "the integration tests again, in a cgroup v2 VM (scripts/vm-test.sh)"
+scripts/vm-test.sh
+echo "all checks passed, including the cgroup v2 VM"
