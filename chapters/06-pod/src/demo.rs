@@ -39,14 +39,15 @@ pub struct DemoArgs {
 const POD: &str = "demo";
 /// State and data of the demo, on the sandbox's own tmpfs.
 const SANDBOX_DIR: &str = "/tmp/pods-from-scratch-demo";
+/// Our own program, copied onto that tmpfs (which may hide where it was).
+const DEMO_PROGRAM: &str = "/tmp/pods-from-scratch-demo/bin/ch06";
 
 /// `ch06 demo`: start the story in a throwaway host.
 pub fn demo(args: &DemoArgs) -> Result<i32> {
     if args.inside {
         return tell_the_story(args);
     }
-    let exe = std::env::current_exe().context("find our own program")?;
-    let mut command = vec![exe.to_string_lossy().into_owned(), "demo".into()];
+    let mut command = vec![DEMO_PROGRAM.to_string(), "demo".into()];
     command.push("--inside".into());
     if args.no_pause {
         command.push("--no-pause".into());
@@ -77,7 +78,13 @@ impl Layer for Sandbox {
             MsFlags::empty(),
             Some("mode=1777"),
         )
-        .context("mount a tmpfs on /tmp")
+        .context("mount a tmpfs on /tmp")?;
+        // The tmpfs hides all that was under /tmp, our program maybe too
+        // (a checkout in /tmp): copy it in, from the kernel's handle on it.
+        let program = Path::new(DEMO_PROGRAM);
+        std::fs::create_dir_all(program.parent().unwrap_or(Path::new("/tmp")))?;
+        std::fs::copy("/proc/self/exe", program).context("copy our program to /tmp")?;
+        Ok(())
     }
 }
 
