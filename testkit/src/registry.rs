@@ -25,7 +25,7 @@ pub fn require_registry_tools() {
         assert!(
             found,
             "`{tool}` is missing: install it with `apt-get install --no-install-recommends {package}` \
-             (scripts/setup.sh does)"
+             (scripts/provision.sh does)"
         );
     }
 }
