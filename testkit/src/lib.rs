@@ -96,21 +96,9 @@ impl Running {
     /// Start `binary args...`, whose command must print one line when ready
     /// and then wait for stdin to close (e.g. `sh -c 'echo ready; read x'`).
     pub fn start(binary: &str, args: &[&str]) -> Self {
-        let mut child = Command::new(binary)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {binary}: {e}"));
-        let stdin = child.stdin.take();
-        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        let mut running = Running {
-            child,
-            stdin,
-            stdout,
-        };
-        running.read_line();
-        running
+        let mut command = Command::new(binary);
+        command.args(args);
+        Self::start_command(command)
     }
 
     /// The next line the container printed.
