@@ -101,6 +101,18 @@ impl Running {
         Self::start_command(command)
     }
 
+    /// The host PID of the command the runtime started: its first child.
+    pub fn command_pid(&self) -> String {
+        let runtime = self.child.id();
+        let children = std::fs::read_to_string(format!("/proc/{runtime}/task/{runtime}/children"))
+            .expect("read the runtime's children");
+        children
+            .split_whitespace()
+            .next()
+            .expect("the runtime has a child")
+            .to_string()
+    }
+
     /// The next line the container printed.
     pub fn read_line(&mut self) -> String {
         let mut line = String::new();

@@ -126,19 +126,11 @@ fn only_the_first_child_goes_into_the_new_pid_namespace() {
         namespace_of(&ch01, "pid_for_children"),
         namespace_of(&ch01, "pid")
     );
-    assert_ne!(namespace_of(&ch01, "pid"), namespace_of_command_in(&ch01));
+    assert_ne!(
+        namespace_of(&ch01, "pid"),
+        namespace_of(&container.command_pid(), "pid")
+    );
     assert_eq!(container.finish(), Some(0));
-}
-
-/// The PID namespace of the container started by the ch01 process `ch01`.
-fn namespace_of_command_in(ch01: &str) -> String {
-    let children = std::fs::read_to_string(format!("/proc/{ch01}/task/{ch01}/children"))
-        .expect("read the children of ch01");
-    let command = children
-        .split_whitespace()
-        .next()
-        .expect("ch01 has a child");
-    namespace_of(command, "pid")
 }
 
 #[test]
@@ -148,13 +140,7 @@ fn killing_the_runtime_kills_the_container() {
         CH01,
         &["run", "--", "sh", "-c", "echo ready; exec sleep 60"],
     );
-    let ch01 = container.child.id().to_string();
-    let children = std::fs::read_to_string(format!("/proc/{ch01}/task/{ch01}/children")).unwrap();
-    let sleep_pid = children
-        .split_whitespace()
-        .next()
-        .expect("ch01 has a child")
-        .to_string();
+    let sleep_pid = container.command_pid();
     container.child.kill().unwrap(); // SIGKILL: ch01 cannot clean anything up
     container.child.wait().unwrap();
     for _ in 0..50 {

@@ -222,13 +222,7 @@ fn the_hosts_root_is_gone_from_the_containers_mount_namespace() {
             "echo ready; read x",
         ],
     );
-    let ch04 = container.child.id();
-    let children = std::fs::read_to_string(format!("/proc/{ch04}/task/{ch04}/children")).unwrap();
-    let pid = children
-        .split_whitespace()
-        .next()
-        .expect("ch04 has a child")
-        .to_string();
+    let pid = container.command_pid();
     let seen = run(
         "nsenter",
         &[
