@@ -244,6 +244,22 @@ impl NetSandbox {
         Running::start_command(command)
     }
 
+    /// A snapshot taken once the kernel has finished reacting to the last
+    /// change (a bridge port starting to forward, IPv6 addresses appearing
+    /// on new links): two snapshots in a row, 100 ms apart, are the same.
+    pub fn settled_snapshot(&self) -> NetState {
+        let mut last = self.snapshot();
+        for _ in 0..50 {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            let now = self.snapshot();
+            if now == last {
+                return now;
+            }
+            last = now;
+        }
+        panic!("the sandbox host's network kept changing:\n{}", last.0)
+    }
+
     /// The sandbox's links, addresses, routes, rules and nftables ruleset,
     /// as iproute2 and nft print them (read-only commands).
     pub fn snapshot(&self) -> NetState {
@@ -283,19 +299,35 @@ impl Drop for NetSandbox {
 fn new_network_namespace() -> std::fs::File {
     std::thread::spawn(|| {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("unshare(CLONE_NEWNET)");
+        without_duplicate_address_detection();
         std::fs::File::open("/proc/thread-self/ns/net").expect("open /proc/thread-self/ns/net")
     })
     .join()
     .expect("the namespace thread")
 }
 
+/// Turn IPv6 duplicate address detection off in the calling thread's new
+/// network namespace (sysctls under /proc/sys/net belong to the namespace
+/// of whoever opens them). With it on, a new link's IPv6 address stays
+/// "tentative" for a second and then gains a local route, so a snapshot
+/// would race the kernel; with it off the address is final at once.
+fn without_duplicate_address_detection() {
+    for scope in ["all", "default"] {
+        let knob = format!("/proc/sys/net/ipv6/conf/{scope}/accept_dad");
+        // No such file: IPv6 is off on this host, nothing to wait for.
+        if std::path::Path::new(&knob).exists() {
+            std::fs::write(&knob, "0").unwrap_or_else(|e| panic!("write {knob}: {e}"));
+        }
+    }
+}
+
 /// One line of `ip` output without what changes by itself as time goes
-/// by: bridge timers (`gc_timer 0.08`) and IPv6's `tentative` flag.
+/// by: bridge timers (`gc_timer 0.08`).
 fn without_timers(line: &str) -> String {
     let mut words = Vec::new();
     let mut skip_next = false;
     for word in line.split_whitespace() {
-        if std::mem::take(&mut skip_next) || word == "tentative" {
+        if std::mem::take(&mut skip_next) {
             continue;
         }
         skip_next = word.ends_with("_timer");

@@ -336,7 +336,7 @@ fn an_address_taken_by_a_running_container_is_refused() {
         stdout(&sandbox.run("ip", &["-o", "link", "show", "pfs0"])).contains("state UP")
     });
     assert!(settled, "the bridge did not come up");
-    let during = sandbox.snapshot();
+    let during = sandbox.settled_snapshot();
     let leased = leases(&sandbox, "pfs0");
 
     let output = ch03(&sandbox, &["--ip", "10.200.0.50", "--", "echo", "ran"]);
