@@ -244,6 +244,21 @@ impl NetSandbox {
         Running::start_command(command)
     }
 
+    /// Assert that no link whose name contains `name` is left, waiting up
+    /// to five seconds: the kernel destroys a dead network namespace's
+    /// links in the background, veth pairs with them, a moment after its
+    /// last process exits.
+    pub fn assert_links_gone(&self, name: &str) {
+        let links = || stdout(&self.run("ip", &["-o", "link"]));
+        for _ in 0..100 {
+            if !links().contains(name) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("links named {name}... are left:\n{}", links());
+    }
+
     /// A snapshot taken once the kernel has finished reacting to the last
     /// change (a bridge port starting to forward, IPv6 addresses appearing
     /// on new links): two snapshots in a row, 100 ms apart, are the same.

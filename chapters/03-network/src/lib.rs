@@ -156,6 +156,7 @@ pub fn layers(args: &RunArgs) -> Result<Vec<Box<dyn Layer>>> {
             let mut bridged = Bridged::new(&args.bridge.bridge, subnet, requested, state_dir);
             bridged.masquerade = args.nat;
             bridged.publish = publish;
+            bridged.joinable = args.name.is_some();
             Box::new(bridged)
         }
         NetMode::None => Box::new(LoopbackOnly),
@@ -182,13 +183,14 @@ pub struct Bridged {
     subnet: Subnet,
     requested: Option<Ipv4Addr>,
     leases: PathBuf,
-    /// The veth end that stays on the host, on the bridge.
+    /// The veth end that stays on the host, on the bridge; the other end is
+    /// the container's `eth0`.
     host_end: String,
-    /// The other end, moved into the container and renamed `eth0`.
-    peer: String,
-    /// Set once leased / created, so `cleanup` undoes only what was done.
+    /// Set once leased, so `cleanup` gives back only what was taken.
     address: Option<Ipv4Addr>,
-    veth_created: bool,
+    /// `--name`: another container may join our network namespace
+    /// (`--net container:NAME`) and keep it alive after we exit.
+    pub joinable: bool,
     /// `--nat` and `--publish`: rules in an nftables table of our own.
     pub masquerade: bool,
     pub publish: Vec<nat::Publish>,
@@ -201,7 +203,7 @@ impl Layer for Bridged {
         CloneFlags::CLONE_NEWNET
     }
 
-    /// Parent, before the child exists: an address, the bridge, a veth pair.
+    /// Parent, before the child exists: an address, the bridge, NAT rules.
     fn prepare(&mut self) -> Result<()> {
         let result = self.prepare_host_side();
         if result.is_err() {
@@ -211,30 +213,36 @@ impl Layer for Bridged {
         result
     }
 
-    /// Parent, the child exists: push the peer into its network namespace.
+    /// Parent, the child exists and waits in its new, empty network
+    /// namespace: a veth pair from the bridge to the child's `eth0`.
     fn setup_from_parent(&mut self, child: Pid) -> Result<()> {
-        move_link_to_netns(&self.peer, child)
+        create_veth_pair(&self.host_end, "eth0", child)?;
+        attach_to_bridge(&self.host_end, &self.bridge)?;
+        set_link_up(&self.host_end)
     }
 
-    /// Child, in its new network namespace: eth0, its address, lo, a route.
+    /// Child, in its new network namespace: eth0's address, lo, a route.
     fn setup_in_child(&mut self) -> Result<()> {
         let address = self.address.context("no address was leased")?;
-        rename_link(&self.peer, "eth0")?;
         add_address("eth0", address, self.subnet.prefix)?;
         set_link_up("lo")?;
         set_link_up("eth0")?;
         add_default_route(self.subnet.gateway())
     }
 
-    /// Parent, after the child is gone: the veth pair, then the lease.
+    /// Parent, after the child is gone: the NAT rules, then the lease.
+    /// The veth pair usually needs no step: the child's network namespace
+    /// died with its last process, the kernel destroys `eth0` with it, and
+    /// a veth pair goes when either end goes. Unless a container that
+    /// joined us keeps the namespace alive: then our address must leave
+    /// with us, as with Docker, or a new container could be given it.
     fn cleanup(&mut self) -> Result<()> {
         let mut result = Ok(());
         if let Some(table) = self.nat_table.take() {
             result = nat::delete_rules(&table);
         }
-        if self.veth_created {
+        if self.joinable {
             result = result.and(delete_link(&self.host_end));
-            self.veth_created = false;
         }
         if let Some(address) = self.address.take() {
             explain::step(
@@ -262,9 +270,8 @@ impl Bridged {
             requested,
             leases: ipam::leases_path(&state_dir, bridge),
             host_end: format!("pfsh{pid}"),
-            peer: format!("pfsc{pid}"),
             address: None,
-            veth_created: false,
+            joinable: false,
             masquerade: false,
             publish: Vec::new(),
             state_dir,
@@ -288,10 +295,6 @@ impl Bridged {
         self.address = Some(address);
 
         ensure_bridge(&self.bridge, self.subnet)?;
-        create_veth_pair(&self.host_end, &self.peer)?;
-        self.veth_created = true;
-        attach_to_bridge(&self.host_end, &self.bridge)?;
-        set_link_up(&self.host_end)?;
 
         if self.masquerade || !self.publish.is_empty() {
             nat::enable_forwarding(&self.state_dir)?;
@@ -312,12 +315,11 @@ impl Bridged {
 // ANCHOR_END: bridged
 
 impl Bridged {
-    /// Name the veth pair after `id` (`pfshID`, `pfscID`: 11 bytes at most)
-    /// instead of our PID: chapter 06's pods outlive the process that made
-    /// them, and its PID may later be given to another run.
+    /// Name the host end after `id` (`pfshID`: 12 bytes at most) instead
+    /// of our PID: chapter 06's pods outlive the process that made them,
+    /// and its PID may later be given to another run.
     pub fn with_veth_id(mut self, id: &str) -> Self {
         self.host_end = format!("pfsh{id}");
-        self.peer = format!("pfsc{id}");
         self
     }
 }
@@ -465,25 +467,32 @@ pub fn create_bridge(name: &str) -> Result<()> {
 // ANCHOR_END: create_bridge
 
 // ANCHOR: create_veth_pair
-/// A veth pair is a virtual cable: what goes in one end comes out of the
-/// other. One end stays on the host, the other goes into the container.
-pub fn create_veth_pair(host_end: &str, peer: &str) -> Result<()> {
+/// The chapter's key step. A veth pair is a virtual cable: what goes in
+/// one end comes out of the other. One end stays on the host; the other is
+/// born in the child's network namespace (named by the child's PID), so
+/// the host never sees it, already called `eth0`: no other link in that
+/// namespace can have the name.
+pub fn create_veth_pair(host_end: &str, peer: &str, child: Pid) -> Result<()> {
     explain::step(
-        &format!("RTM_NEWLINK {host_end} kind=veth peer={peer}"),
-        &format!("ip link add {host_end} type veth peer name {peer}"),
+        &format!("RTM_NEWLINK {host_end} kind=veth peer={peer} IFLA_NET_NS_PID={child}"),
+        &format!("ip link add {host_end} type veth peer name {peer} netns {child}"),
     );
     let mut peer_link = LinkMessage::default();
     peer_link
         .attributes
         .push(LinkAttribute::IfName(peer.into()));
+    peer_link
+        .attributes
+        .push(LinkAttribute::NetNsPid(child.as_raw() as u32));
     let mut link = LinkMessage::default();
     link.attributes.push(LinkAttribute::IfName(host_end.into()));
     link.attributes.push(LinkAttribute::LinkInfo(vec![
         LinkInfo::Kind(InfoKind::Veth),
         LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer_link))),
     ]));
-    netlink::request(RouteNetlinkMessage::NewLink(link), netlink::CREATE)
-        .with_context(|| format!("create veth pair {host_end}/{peer}"))?;
+    netlink::request(RouteNetlinkMessage::NewLink(link), netlink::CREATE).with_context(|| {
+        format!("create veth pair {host_end}/{peer} in the namespace of {child}")
+    })?;
     Ok(())
 }
 // ANCHOR_END: create_veth_pair
@@ -534,36 +543,6 @@ pub fn set_link_up(name: &str) -> Result<()> {
     .with_context(|| format!("set {name} up"))
 }
 // ANCHOR_END: set_link_up
-
-// ANCHOR: move_link_to_netns
-/// The chapter's key step: a link lives in exactly one network namespace.
-/// Moving the peer into the child's namespace (named by the child's PID)
-/// takes it out of the host's sight; only the child sees it now.
-pub fn move_link_to_netns(name: &str, child: Pid) -> Result<()> {
-    explain::step(
-        &format!("RTM_SETLINK {name} IFLA_NET_NS_PID={child}"),
-        &format!("ip link set {name} netns {child}"),
-    );
-    let pid = child.as_raw() as u32;
-    set_link(name, |l| l.attributes.push(LinkAttribute::NetNsPid(pid)))
-        .with_context(|| format!("move {name} into the network namespace of {child}"))
-}
-// ANCHOR_END: move_link_to_netns
-
-// ANCHOR: rename_link
-/// Inside the container, the peer takes the name every program expects.
-/// No clash is possible: this namespace has no other `eth0`.
-pub fn rename_link(name: &str, new_name: &str) -> Result<()> {
-    explain::step(
-        &format!("RTM_SETLINK {name} IFLA_IFNAME={new_name}"),
-        &format!("ip link set {name} name {new_name}"),
-    );
-    set_link(name, |l| {
-        l.attributes.push(LinkAttribute::IfName(new_name.into()))
-    })
-    .with_context(|| format!("rename {name} to {new_name}"))
-}
-// ANCHOR_END: rename_link
 
 // ANCHOR: add_address
 /// Give a link an IPv4 address. The kernel also adds the route to the
@@ -616,9 +595,11 @@ pub fn add_default_route(gateway: Ipv4Addr) -> Result<()> {
 // ANCHOR_END: add_default_route
 
 // ANCHOR: delete_link
-/// Deleting one end of a veth pair deletes both. The container's end may
-/// be gone already (its namespace died with its last process, taking the
-/// pair along): that is fine.
+/// Deleting one end of a veth pair deletes both. Most runs need not: when
+/// the container's last process exits, its network namespace dies, and
+/// the kernel destroys its links in the background; `RTM_DELLINK` waits
+/// for the kernel's RCU callbacks (~20 ms, longer than the whole run).
+/// Needed when the namespace outlives the run: a container joined it.
 pub fn delete_link(name: &str) -> Result<()> {
     explain::step(
         &format!("RTM_DELLINK {name}"),
