@@ -555,7 +555,9 @@ fn wait_until_gone(pids: &[u32], timeout: Duration) -> bool {
 // ANCHOR: release
 /// Undo what `pod create` and `pod run` made, once no process of the pod
 /// runs: the cgroups (containers', pause's, the pod's), the bind-mounted
-/// namespaces, the veth pair and the address, the containers' files.
+/// namespaces, the address, the containers' files. The veth pair needs no
+/// step: with its last process and its bind mount gone, the pod's network
+/// namespace dies, and the kernel destroys its links with it.
 fn release(pod: &Pod, version: Version) -> Result<()> {
     let mut groups: Vec<String> = state::containers(pod).into_iter().map(|(n, _)| n).collect();
     groups.push("pause".into());
@@ -569,7 +571,6 @@ fn release(pod: &Pod, version: Version) -> Result<()> {
     }
     let _ = fs::remove_dir(pod.ns_dir());
 
-    ch03::delete_link(&pod.veth())?;
     release_lease(pod)?;
 
     let _ = fs::remove_dir_all(pod.state_dir().join("names"));

@@ -135,8 +135,7 @@ impl Host {
             for group in &trace.groups {
                 assert!(!group.exists(), "cgroup {} is left", group.display());
             }
-            let links = stdout(&self.sandbox.run("ip", &["-o", "link"]));
-            assert!(!links.contains(&trace.veth), "veth left:\n{links}");
+            self.sandbox.assert_links_gone(&trace.veth);
         }
         let mounts = mounts_under(self.state_dir());
         assert!(mounts.is_empty(), "mounts left: {mounts:?}");
