@@ -1,7 +1,21 @@
 #!/usr/bin/env bash
 # Run the commands listed in book/examples.txt and record their real output
-# under book/src/outputs/, which the book's pages include. With --check,
-# record into a temporary folder and fail if the book's copies differ.
+# under book/src/outputs/, which the book's pages include.
+#
+#   scripts/book-outputs.sh [NAME...]  on this machine: every example, or those
+#                                      whose names start with a NAME (ch05)
+#   scripts/book-outputs.sh --vm       the cgroup chapter's examples (ch05-*)
+#                                      again, in the cgroup v2 VM of
+#                                      scripts/vm-test.sh: book/src/outputs/v2/
+#   --check (with either)              record into a temporary folder instead,
+#                                      and fail if the book's copies differ
+#
+# This host (and CI) has cgroup v1 "hybrid"; the learners' machines have
+# cgroup v2 only, so the cgroup chapter shows its examples from both. CI
+# checks the v2 ones in the VM boot that runs the tests there: vm-test.sh
+# runs this script inside the VM as `book-outputs.sh --in-vm FOLDER` (record
+# into FOLDER, with the binaries the host built), then compares FOLDER with
+# book/src/outputs/v2/.
 #
 # Each command runs in a network namespace of its own (a throwaway "host"),
 # so bridges, veths and rules never touch the real host's network, with
@@ -15,19 +29,26 @@ cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
 source scripts/lib.sh
 
-check=false
-[ "${1:-}" = --check ] && check=true
+# The examples recorded in the cgroup v2 VM as well (name prefixes).
+VM_EXAMPLES=(ch05-)
 
-cargo build --quiet --workspace
-out=book/src/outputs
-if $check; then
-    out=$(mktemp -d)
+check=false vm=false in_vm=''
+while [ $# -gt 0 ]; do
+    case $1 in
+        --check) check=true ;;
+        --vm) vm=true ;;
+        --in-vm) in_vm=${2:?--in-vm FOLDER} && shift ;;
+        -*) echo "usage: scripts/book-outputs.sh [--check] [--vm | NAME...]" >&2 && exit 2 ;;
+        *) break ;;
+    esac
+    shift
+done
+prefixes=("$@")
+book=book/src/outputs
+if $vm || [ -n "$in_vm" ]; then
+    prefixes=("${VM_EXAMPLES[@]}")
+    book=book/src/outputs/v2
 fi
-mkdir -p "$out"
-
-state=$(mktemp -d)
-data=$(mktemp -d)
-trap 'as_root rm -rf "$state" "$data"; if $check; then rm -rf "$out"; fi' EXIT
 
 host_name=$(hostname)
 host_init=$(cat /proc/1/comm)
@@ -45,19 +66,65 @@ normalize() {
         } { print }'
 }
 
-path="$PWD/target/debug:$PATH"
-grep -v -e '^#' -e '^$' book/examples.txt | while read -r name command; do
-    {
-        echo "# $command"
-        as_root env PATH="$path" PFS_STATE_DIR="$state" PFS_DATA_DIR="$data" \
-            unshare --net -- bash -c "$command" 2>&1 | normalize
-    } >"$out/$name.txt"
-done
+# Run the examples whose names start with one of the prefixes (every
+# example when there is none: "${prefixes[@]:-}" is then one empty prefix),
+# as root, with the chapters' binaries on PATH, and write "# COMMAND" and
+# the output to FOLDER/NAME.txt.
+record() { # FOLDER
+    local name command prefix
+    grep -v -e '^#' -e '^$' book/examples.txt | while read -r name command; do
+        for prefix in "${prefixes[@]:-}"; do
+            [[ $name == "$prefix"* ]] || continue
+            {
+                echo "# $command"
+                as_root env PATH="$PWD/target/debug:$PATH" PFS_STATE_DIR="$state" PFS_DATA_DIR="$data" \
+                    unshare --net -- bash -c "$command" 2>&1 | normalize
+            } >"$1/$name.txt"
+            break
+        done
+    done
+}
 
-if $check; then
-    if ! diff -ru book/src/outputs "$out"; then
-        echo "the book's outputs are stale: run scripts/book-outputs.sh and commit book/src/outputs" >&2
-        exit 1
-    fi
-    echo "the book's outputs match a fresh run"
+state=$(mktemp -d) data=$(mktemp -d) fresh=$(mktemp -d)
+trap 'as_root rm -rf "$state" "$data" "$fresh"' EXIT
+
+# Inside the VM: the host built the binaries, and compares what we record.
+if [ -n "$in_vm" ]; then
+    record "$in_vm"
+    exit 0
 fi
+
+if $vm; then
+    scripts/vm-test.sh --book-outputs "$fresh" # boots the VM, which runs --in-vm
+else
+    cargo build --quiet --workspace
+    record "$fresh"
+fi
+recorded=("$fresh"/*.txt)
+[ -e "${recorded[0]}" ] || { echo "no example in book/examples.txt is named ${prefixes[*]}..." >&2 && exit 2; }
+
+if ! $check; then
+    # The VM's folder holds only its examples: start it afresh.
+    if $vm; then rm -rf "$book"; fi
+    mkdir -p "$book"
+    cp "${recorded[@]}" "$book"/
+    echo "recorded ${#recorded[@]} outputs in $book"
+    exit 0
+fi
+# All of a folder's examples were run: the files must be exactly the book's.
+# Some of them (NAME...): those must be the same.
+stale=false
+if $vm || [ ${#prefixes[@]} -eq 0 ]; then
+    diff -ru --exclude=v2 "$book" "$fresh" || stale=true
+else
+    for file in "${recorded[@]}"; do
+        diff -u "$book/${file##*/}" "$file" || stale=true
+    done
+fi
+if $stale; then
+    again="scripts/book-outputs.sh${*:+ $*}"
+    if $vm; then again="scripts/book-outputs.sh --vm"; fi
+    echo "the book's outputs are stale: run $again and commit $book" >&2
+    exit 1
+fi
+echo "the book's outputs in $book match a fresh run"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Everything CI runs: formatting, lints, unit tests, the root integration
 # tests against the real kernel, the book's recorded outputs, the book, and
-# last the integration tests again in a cgroup v2 VM (scripts/vm-test.sh).
+# last the integration tests again in a cgroup v2 VM, with the book's
+# cgroup v2 outputs in the same boot (scripts/vm-test.sh).
 # Builds as you; runs the test programs as root (through sudo if needed).
 #
 #   scripts/test.sh           everything (the VM part takes a minute or two)
@@ -45,6 +46,6 @@ if ! $vm; then
     printf 'tested on cgroup v2. CI runs them; so does scripts/vm-test.sh.\n'
     exit 0
 fi
-step "the integration tests again, in a cgroup v2 VM (scripts/vm-test.sh)"
+step "the integration tests and the book's cgroup v2 outputs, in a cgroup v2 VM (scripts/vm-test.sh)"
 scripts/vm-test.sh
 echo "all checks passed, including the cgroup v2 VM"

@@ -3,14 +3,26 @@
 # on cgroup v2 only, as on the learners' machines (this host, and so CI, has
 # the older cgroup v1 "hybrid" layout).
 #
-#   scripts/vm-test.sh                  all the workspace's tests
-#   scripts/vm-test.sh -p ch01 -p ch02  options for `cargo test`, instead of --workspace
+#   scripts/vm-test.sh                  all the workspace's tests, then the
+#                                       book's cgroup v2 outputs (below)
+#   scripts/vm-test.sh -p ch01 -p ch02  options for `cargo test`, instead of
+#                                       --workspace (and no book outputs)
+#   scripts/vm-test.sh --book-outputs FOLDER
+#                                       no tests: only record the book's cgroup
+#                                       v2 outputs into FOLDER (what
+#                                       `scripts/book-outputs.sh --vm` runs)
 #
 # The test programs are built here, on the host, and shared into the guest
 # over 9p at the same absolute path: they find the chapters' binaries through
 # paths compiled into them (env!("CARGO_BIN_EXE_ch01")). The VM is emulated
 # (qemu TCG: KVM here runs only special guest kernels), has no network, and
 # writes nothing back to its disk image (-snapshot).
+#
+# The book's cgroup v2 outputs: after the tests, in the same boot, the guest
+# runs `scripts/book-outputs.sh --in-vm /job/book` (the cgroup chapter's
+# examples, with the binaries built here), and this script compares the
+# files with book/src/outputs/v2/, failing if they differ: so CI checks them
+# without a second boot.
 #
 # Environment: PFS_VM_CACHE (image cache folder), PFS_VM_TIMEOUT (default 20m).
 set -euo pipefail
@@ -19,8 +31,14 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
 TIMEOUT=${PFS_VM_TIMEOUT:-20m}
-cargo_args=("$@")
-[ $# -gt 0 ] || cargo_args=(--workspace)
+# What to do with the book's cgroup v2 outputs: check them, record them
+# into a folder (and run no tests), or nothing.
+book=check cargo_args=(--workspace)
+if [ "${1:-}" = --book-outputs ]; then
+    book=record record_into=${2:?--book-outputs FOLDER} cargo_args=()
+elif [ $# -gt 0 ]; then
+    book=none cargo_args=("$@")
+fi
 
 install_vm_tools
 step "the VM image (built once, then cached)"
@@ -42,14 +60,22 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-step "building the test programs: cargo test --no-run ${cargo_args[*]}"
-cargo test --quiet --no-run --message-format=json "${cargo_args[@]}" >"$job/cargo.json"
-# One line per test program: its path, and its package's folder (cargo runs
-# each test program from there).
-jq -r 'select(.reason == "compiler-artifact" and .profile.test and .executable != null)
-       | [.executable, (.manifest_path | rtrimstr("/Cargo.toml"))] | @tsv' \
-    "$job/cargo.json" >"$job/tests"
-echo "$(wc -l <"$job/tests") test programs"
+touch "$job/tests"
+if [ ${#cargo_args[@]} -gt 0 ]; then
+    step "building the test programs: cargo test --no-run ${cargo_args[*]}"
+    cargo test --quiet --no-run --message-format=json "${cargo_args[@]}" >"$job/cargo.json"
+    # One line per test program: its path, and its package's folder (cargo
+    # runs each test program from there).
+    jq -r 'select(.reason == "compiler-artifact" and .profile.test and .executable != null)
+           | [.executable, (.manifest_path | rtrimstr("/Cargo.toml"))] | @tsv' \
+        "$job/cargo.json" >"$job/tests"
+    echo "$(wc -l <"$job/tests") test programs"
+fi
+if [ "$book" != none ]; then
+    step "building the chapters for the book's examples"
+    cargo build --quiet --workspace
+    mkdir "$job/book" # the guest records them in it
+fi
 
 # The chapters' tests keep what they download (a debootstrapped Debian ...)
 # in a test data cache. The VM has no network: it gets a copy of the host's
@@ -57,7 +83,7 @@ echo "$(wc -l <"$job/tests") test programs"
 # path. (Copying the files over 9p in the guest takes minutes; this, seconds.)
 data=${PFS_TEST_DATA_DIR:-/var/cache/pods-from-scratch/test-data}
 data_disk=()
-if [ -d "$data" ]; then
+if [ -d "$data" ] && [ -s "$job/tests" ]; then
     as_root mkfs.ext4 -q -d "$data" "$job/data.img" 8G >/dev/null # sparse: only the data takes room
     data_disk=(-drive "file=$job/data.img,if=virtio,format=raw")
 fi
@@ -66,6 +92,7 @@ fi
 cat >"$job/run.sh" <<EOF
 set -u
 export TERM=dumb # plain test output: the serial console is a terminal, our log is not
+export HOME=/root # a systemd service has none; scripts/lib.sh uses it
 export PFS_TEST_DATA_DIR='$data'
 mount9p() { mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,cache=none,ro "\$@"; }
 uptime() { echo "[\$(cut -d. -f1 /proc/uptime) s]"; }
@@ -82,11 +109,21 @@ while IFS="\$tab" read -r program dir; do
     echo "\$(uptime) ==> \$program"
     (cd "\$dir" && "\$program") || failed=\$((failed + 1))
 done </job/tests
-echo "\$(uptime) \$failed test program(s) failed"
+if [ -s /job/tests ]; then echo "\$(uptime) \$failed test program(s) failed"; fi
+if [ -d /job/book ]; then
+    echo "\$(uptime) ==> the book's cgroup v2 examples: scripts/book-outputs.sh --in-vm"
+    bash '$PWD/scripts/book-outputs.sh' --in-vm /job/book || failed=\$((failed + 1))
+    echo "\$(uptime) recorded \$(ls /job/book | wc -l) outputs"
+fi
 [ \$failed -eq 0 ]
 EOF
 
-step "booting the VM (qemu TCG) and running the tests inside"
+what=tests
+case $book in
+    check) what="tests, then the book's examples," ;;
+    record) what="book's examples" ;;
+esac
+step "booting the VM (qemu TCG) and running the $what inside"
 # The serial console, as plain lines: without carriage returns and without
 # the firmware's terminal escapes (one clears the screen).
 mkfifo "$job/console"
@@ -127,4 +164,18 @@ if [ "$(cat "$job/status")" != 0 ]; then
     echo "vm-test: FAILED inside the cgroup v2 VM" >&2
     exit 1
 fi
-echo "vm-test: all tests passed inside the cgroup v2 VM"
+case $book in
+    record)
+        cp "$job"/book/*.txt "$record_into"/
+        echo "vm-test: recorded the book's cgroup v2 outputs"
+        ;;
+    check)
+        echo "vm-test: all tests passed inside the cgroup v2 VM"
+        if ! diff -ru book/src/outputs/v2 "$job/book"; then
+            echo "vm-test: the book's cgroup v2 outputs are stale: run scripts/book-outputs.sh --vm and commit book/src/outputs/v2" >&2
+            exit 1
+        fi
+        echo "vm-test: the book's cgroup v2 outputs match"
+        ;;
+    none) echo "vm-test: all tests passed inside the cgroup v2 VM" ;;
+esac
