@@ -80,6 +80,14 @@ host_cgroup() {
 # Whether the chapter's tests run an exercise's code on this machine.
 runs_here() { [ "$1" = - ] || [ "$1" = "$(host_cgroup)" ]; }
 
+# The directory of FILE's crate when that crate is a workspace of its own,
+# which the workspace's cargo commands do not reach (chapter 06's pause
+# program, built by ch06's build script); nothing otherwise.
+own_workspace() {
+    local dir=${1%%/src/*}
+    ! grep -q '^\[workspace\]' "$dir/Cargo.toml" 2>/dev/null || echo "$dir"
+}
+
 # The lines between `// ANCHOR: NAME` and `// ANCHOR_END: NAME` of FILE:
 # the chapter's function, which is the reference solution.
 region() {
@@ -211,7 +219,14 @@ prepare_tree() {
 # the attendee's file instead, and the rest of a file that holds one by its
 # path in the copy (its lines moved). Other files are as in chapters/.
 map_paths() {
-    awk -v map="$ws/map" '
+    local file dir relative=(-e '')
+    # Cargo in a workspace of its own names its files from there
+    # (src/main.rs): give them their path in the copy first.
+    while read -r file _; do
+        dir=$(own_workspace "$file")
+        [ -z "$dir" ] || relative+=(-e "s#\(^\|[ >]\)\(${file#"$dir"/}:[0-9]\)#\1$dir/\2#g")
+    done <"$ws/map"
+    sed "${relative[@]}" | awk -v map="$ws/map" '
         BEGIN { while ((getline l < map) > 0) { n++; split(l, f, " "); path[n] = f[1]; from[n] = f[2]; to[n] = f[3]; id[n] = f[4] } }
         {
             out = ""; rest = $0
@@ -394,7 +409,7 @@ cmd_check() {
 # tests (only FOCUS, unless it is -), which must EXPECT: pass, fail, or
 # none (fmt and clippy only).
 verify_step() { # WHAT EXPECT CRATE TEST SKIP NEEDS VM FOCUS [PAIRS...]
-    local what=$1 expect=$2 crate=$3 test=$4 skip=$5 needs=$6 vm=$7 focus=$8 started log result status=0
+    local what=$1 expect=$2 crate=$3 test=$4 skip=$5 needs=$6 vm=$7 focus=$8 started log result status=0 dir
     shift 8
     started=$(date +%s)
     log=$ws/verify-${what// /-}.log
@@ -408,6 +423,19 @@ verify_step() { # WHAT EXPECT CRATE TEST SKIP NEEDS VM FOCUS [PAIRS...]
         cargo clippy --quiet -p "$crate" --all-targets -- -D warnings) >>"$log" 2>&1 9>&-; then
         cat "$log" && echo "verify: FAILED: $what: clippy warnings" && return 1
     fi
+    # A crate of the pairs that is a workspace of its own: the same, there.
+    for dir in $(while [ $# -gt 0 ]; do
+        read -r _ _ file _ < <(select_exercises "$1") && own_workspace "$file"
+        shift 2
+    done | sort -u); do
+        if ! (cd "$tree/$dir" && cargo fmt --check) >>"$log" 2>&1; then
+            cat "$log" && echo "verify: FAILED: $what: $dir is not rustfmt-clean" && return 1
+        fi
+        if ! (cd "$tree/$dir" && CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$repo/$dir/target} \
+            cargo clippy --quiet -- -D warnings) >>"$log" 2>&1 9>&-; then
+            cat "$log" && echo "verify: FAILED: $what: clippy warnings in $dir" && return 1
+        fi
+    done
     if [ "$expect" = none ]; then
         result="fmt and clippy clean"
     elif runs_here "$needs"; then

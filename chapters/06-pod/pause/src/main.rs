@@ -1,3 +1,4 @@
+// ANCHOR: pause
 //! `pause`: the first process of a pod. It does what Kubernetes' `pause.c`
 //! does, line for line, and no more. Its two missions:
 //!
@@ -44,6 +45,7 @@ extern "C" fn sigdown(signal: c_int) {
     unsafe { libc::_exit(0) }
 }
 
+// ANCHOR: sigreap
 /// SIGCHLD: one or more children ended (signals do not queue: one SIGCHLD
 /// may stand for several). Collect every dead child, never blocking:
 /// `WNOHANG` returns 0 at once when the others are still alive. A child
@@ -52,6 +54,7 @@ extern "C" fn sigreap(_signal: c_int) {
     // SAFETY: waitpid(2) with a null status pointer is allowed.
     while unsafe { libc::waitpid(-1, null_mut(), libc::WNOHANG) } > 0 {}
 }
+// ANCHOR_END: sigreap
 
 fn write_stderr(bytes: &[u8]) {
     // SAFETY: write(2) to fd 2 from a valid buffer; async-signal-safe.
@@ -103,3 +106,4 @@ extern "C" fn main(argc: c_int, argv: *const *const c_char) -> c_int {
         unsafe { libc::pause() };
     }
 }
+// ANCHOR_END: pause
