@@ -417,9 +417,10 @@ verify_step() { # WHAT EXPECT CRATE TEST SKIP NEEDS VM FOCUS [PAIRS...]
     if ! (cd "$tree" && cargo fmt -p "$crate" --check) >"$log" 2>&1; then
         cat "$log" && echo "verify: FAILED: $what: not rustfmt-clean" && return 1
     fi
-    # clippy builds no binary: it may share the chapters' target directory,
-    # and the dependencies scripts/test.sh has checked there already.
-    if ! (cd "$tree" && CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$repo/target} \
+    # Not the chapters' own target directory: the copy's crates have the
+    # same names and relative paths, so cargo would take what clippy built
+    # from the copy as up to date for the real sources.
+    if ! (cd "$tree" && CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$repo/$ws/target} \
         cargo clippy --quiet -p "$crate" --all-targets -- -D warnings) >>"$log" 2>&1 9>&-; then
         cat "$log" && echo "verify: FAILED: $what: clippy warnings" && return 1
     fi
@@ -431,7 +432,7 @@ verify_step() { # WHAT EXPECT CRATE TEST SKIP NEEDS VM FOCUS [PAIRS...]
         if ! (cd "$tree/$dir" && cargo fmt --check) >>"$log" 2>&1; then
             cat "$log" && echo "verify: FAILED: $what: $dir is not rustfmt-clean" && return 1
         fi
-        if ! (cd "$tree/$dir" && CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$repo/$dir/target} \
+        if ! (cd "$tree/$dir" && CARGO_TARGET_DIR="$repo/$ws/$(basename "$dir")-target" \
             cargo clippy --quiet -- -D warnings) >>"$log" 2>&1 9>&-; then
             cat "$log" && echo "verify: FAILED: $what: clippy warnings in $dir" && return 1
         fi
