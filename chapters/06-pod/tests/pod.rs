@@ -427,6 +427,9 @@ fn with_a_shared_pid_namespace_100_orphans_leave_no_zombie() {
         std::thread::sleep(Duration::from_millis(10));
     }
     assert_eq!(children(pause), "", "pause collected every child");
+    // ... and still runs: a pause that died would have taken the whole
+    // namespace with it, zombies and all, and left nothing to see here.
+    assert!(is_running(pause), "pause is gone");
 
     let traces = host.traces("reaper");
     host.ok(&["pod", "rm", "reaper"]);
