@@ -12,12 +12,13 @@
 //! [`v2::CgroupV2`] and [`v1::CgroupV1`]. Files are written by our code:
 //! that is the lesson, so no cgroup crate.
 //!
-//! The layer, [`Cgroup`], acts in all three moments of chapter 01:
-//! 1. parent, before the child exists: create the group, write the limits;
-//! 2. parent, child waiting: write the child's PID into the group, so the
-//!    command is limited from its first instruction;
-//! 3. child: enter a new cgroup namespace, *after* being moved, so that the
-//!    container sees its own group as `/`.
+//! The layer, [`Cgroup`], acts at two of chapter 01's moments:
+//! 1. parent, before the child exists: create the group, write the limits,
+//!    open the file through which a process joins it;
+//! 2. child, before it runs the command: write "0" (itself) into that file,
+//!    so the command is limited from its first instruction; then enter a
+//!    new cgroup namespace, *after* the move, so that the container sees
+//!    its own group as `/`.
 //!
 //! After exit: report an OOM kill and (`--stats`) what the group used, kill
 //! stragglers, remove the group.
@@ -26,6 +27,7 @@ pub mod v1;
 pub mod v2;
 
 use std::fs;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -79,8 +81,9 @@ pub struct Stats {
 pub trait ControlGroup {
     /// Create the group (v1: one per hierarchy) and write the limits.
     fn create(&mut self, limits: &Limits) -> Result<()>;
-    /// Move a process into the group; its future children follow.
-    fn add_process(&self, pid: Pid) -> Result<()>;
+    /// Open the files through which a process joins the group (v1: one
+    /// per hierarchy), for [`join_group`]; its future children follow it.
+    fn open_to_join(&self) -> Result<Vec<Membership>>;
     /// How many processes the kernel killed for lack of memory.
     fn oom_kills(&self) -> u64;
     /// What the group used.
@@ -174,12 +177,11 @@ pub fn layers(args: &RunArgs) -> Result<Vec<Box<dyn Layer>>> {
     let limits = limits(args)?;
     let version = detect_version()?;
     let mut layers = ch04::layers(&args.ch04)?;
-    layers.push(Box::new(Cgroup {
-        group: new_group(version, &std::process::id().to_string()),
-        limits,
-        memory_text: args.memory.clone(),
-        stats: args.stats,
-    }));
+    let group = new_group(version, &std::process::id().to_string());
+    let mut cgroup = Cgroup::new(group, limits);
+    cgroup.memory_text = args.memory.clone();
+    cgroup.stats = args.stats;
+    layers.push(Box::new(cgroup));
     Ok(layers)
 }
 
@@ -195,6 +197,8 @@ pub struct Cgroup {
     limits: Limits,
     memory_text: Option<String>,
     stats: bool,
+    /// Opened by the parent, written by the child (see [`join_group`]).
+    memberships: Vec<Membership>,
 }
 
 impl Cgroup {
@@ -206,6 +210,7 @@ impl Cgroup {
             limits,
             memory_text: None,
             stats: false,
+            memberships: Vec::new(),
         }
     }
 }
@@ -214,18 +219,22 @@ impl Cgroup {
 impl Layer for Cgroup {
     fn prepare(&mut self) -> Result<()> {
         let _lock = lock_groups()?;
-        let created = self.group.create(&self.limits);
-        if created.is_err() {
-            let _ = self.group.remove(); // what was made before the error
+        let created = self
+            .group
+            .create(&self.limits)
+            .and_then(|()| self.group.open_to_join());
+        match created {
+            Ok(memberships) => self.memberships = memberships,
+            Err(e) => {
+                let _ = self.group.remove(); // what was made before the error
+                return Err(e);
+            }
         }
-        created
-    }
-
-    fn setup_from_parent(&mut self, child: Pid) -> Result<()> {
-        self.group.add_process(child)
+        Ok(())
     }
 
     fn setup_in_child(&mut self) -> Result<()> {
+        join_group(&self.memberships)?;
         // Now that we are in our group, a new cgroup namespace makes it our
         // root: /proc/self/cgroup says "/", and the host's tree is hidden.
         ch01::enter_namespaces(CloneFlags::CLONE_NEWCGROUP)
@@ -264,6 +273,45 @@ pub fn describe(stats: &Stats) -> String {
     let tasks = stats.peak_tasks.map_or_else(unknown, |n| n.to_string());
     format!("stats: peak memory {memory}, CPU time {cpu}, peak tasks {tasks}")
 }
+
+// ANCHOR: join_group
+/// A file through which a process joins a group, opened by the parent.
+pub struct Membership {
+    pub path: PathBuf,
+    pub file: fs::File,
+}
+
+/// Open `path` for [`join_group`].
+pub fn open_membership(path: PathBuf) -> Result<Membership> {
+    let file = fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("open {}", path.display()))?;
+    Ok(Membership { path, file })
+}
+
+/// The child moves itself into its group by writing "0" ("me") to each
+/// file the parent opened for it before the fork: an open file stays
+/// usable after `pivot_root` hides /sys/fs/cgroup. Why not let the parent
+/// write the child's PID, as runc does? To move another process the kernel
+/// takes a lock that waits until every CPU has passed a quiet point (an RCU
+/// grace period, ~10 ms: longer than the rest of the run). A thread that
+/// moves only itself skips that lock: v1's `tasks` file moves one thread,
+/// and our child has only one. (v2's `cgroup.procs` moves a whole process,
+/// lock and all; v2's answer is `clone3` with `CLONE_INTO_CGROUP`.)
+pub fn join_group(memberships: &[Membership]) -> Result<()> {
+    for Membership { path, file } in memberships {
+        explain::step(
+            &format!("write({:?}, \"0\")", path.display().to_string()),
+            &format!("echo 0 > {}", path.display()),
+        );
+        (&*file)
+            .write_all(b"0")
+            .with_context(|| format!("join {}", path.display()))?;
+    }
+    Ok(())
+}
+// ANCHOR_END: join_group
 
 // ANCHOR: write_file
 /// Every cgroup operation is a write to a file: show it as the shell would.

@@ -1,14 +1,15 @@
 //! cgroup v1: one hierarchy per controller (/sys/fs/cgroup/memory,
 //! /sys/fs/cgroup/pids, ...). A container needs a group in each of them,
-//! with the same name, and its PID written into each.
+//! with the same name, and the container's process in each.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use nix::unistd::Pid;
 
-use crate::{read_number, remove_group, write_file, ControlGroup, Limits, Stats};
+use crate::{
+    open_membership, read_number, remove_group, write_file, ControlGroup, Limits, Membership, Stats,
+};
 
 /// The hierarchies we use: limits in memory, pids and cpu; CPU time in cpuacct.
 const CONTROLLERS: [&str; 4] = ["memory", "pids", "cpu", "cpuacct"];
@@ -83,11 +84,12 @@ impl ControlGroup for CgroupV1 {
     }
     // ANCHOR_END: create
 
-    fn add_process(&self, pid: Pid) -> Result<()> {
-        for controller in CONTROLLERS {
-            write_file(&self.dir(controller).join("cgroup.procs"), &pid.to_string())?;
-        }
-        Ok(())
+    /// `tasks` lists threads: "0" written there moves just the writer.
+    fn open_to_join(&self) -> Result<Vec<Membership>> {
+        CONTROLLERS
+            .iter()
+            .map(|controller| open_membership(self.dir(controller).join("tasks")))
+            .collect()
     }
 
     fn oom_kills(&self) -> u64 {

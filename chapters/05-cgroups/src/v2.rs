@@ -6,9 +6,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use nix::unistd::Pid;
 
-use crate::{read_number, remove_group, write_file, ControlGroup, Limits, Stats};
+use crate::{
+    open_membership, read_number, remove_group, write_file, ControlGroup, Limits, Membership, Stats,
+};
 
 const ROOT: &str = "/sys/fs/cgroup";
 
@@ -69,8 +70,9 @@ impl ControlGroup for CgroupV2 {
     }
     // ANCHOR_END: create
 
-    fn add_process(&self, pid: Pid) -> Result<()> {
-        write_file(&self.dir.join("cgroup.procs"), &pid.to_string())
+    /// v2 moves whole processes: "0" in `cgroup.procs` moves the writer's.
+    fn open_to_join(&self) -> Result<Vec<Membership>> {
+        Ok(vec![open_membership(self.dir.join("cgroup.procs"))?])
     }
 
     fn oom_kills(&self) -> u64 {

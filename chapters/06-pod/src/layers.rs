@@ -262,6 +262,7 @@ impl Layer for JoinPod {
 pub struct JoinContainer {
     pid: u32,
     group: Box<dyn ControlGroup>,
+    memberships: Vec<ch05::Membership>,
     opened: Vec<(File, PathBuf, &'static str, CloneFlags)>,
     pid_namespace: Option<File>,
 }
@@ -271,6 +272,7 @@ impl JoinContainer {
         JoinContainer {
             pid,
             group,
+            memberships: Vec::new(),
             opened: Vec::new(),
             pid_namespace: None,
         }
@@ -292,6 +294,7 @@ impl Layer for JoinContainer {
             self.opened.push((open_namespace(&path)?, path, kind, flag));
         }
         self.pid_namespace = Some(open_namespace(&ns.join("pid"))?);
+        self.memberships = self.group.open_to_join()?;
         Ok(())
     }
 
@@ -299,12 +302,10 @@ impl Layer for JoinContainer {
         self.pid_namespace.as_ref()
     }
 
-    /// Parent: the command counts against the container's limits.
-    fn setup_from_parent(&mut self, child: Pid) -> Result<()> {
-        self.group.add_process(child)
-    }
-
+    /// Child: the command counts against the container's limits, then it
+    /// enters the container's namespaces.
     fn setup_in_child(&mut self) -> Result<()> {
+        ch05::join_group(&self.memberships)?;
         for (file, path, kind, flag) in &self.opened {
             join_namespace(file, path, kind, *flag)?;
         }
