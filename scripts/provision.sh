@@ -7,6 +7,8 @@
 #   scripts/provision.sh                  as yourself (sudo for apt) or as root
 #   scripts/provision.sh --user vagrant   as root, for another login user: the
 #                                         Vagrantfile runs it this way
+#   scripts/provision.sh --bench          also what scripts/bench.sh times us
+#                                         against (podman, runc, crun, ...)
 #
 # Rust and mdbook go to the login user's home (~/.cargo), not root's: the
 # learner builds as themselves and runs the chapters with sudo.
@@ -22,17 +24,28 @@ PACKAGES=(
     iproute2 nftables                    # ip, nft: the network chapter compares with them
     busybox-static debootstrap           # root filesystems for the rootfs chapter
     docker-registry skopeo umoci         # a local registry and OCI images for the pull tests
-    hyperfine                            # scripts/bench.sh
     shellcheck                           # scripts/test.sh lints the scripts
 )
+# scripts/bench.sh (not run in CI) and the peers it times.
+BENCH_PACKAGES=(hyperfine podman runc crun catatonit)
 
 user=$(id -un)
-if [ "${1:-}" = --user ] && [ -n "${2:-}" ]; then
-    user=$2
-elif [ $# -gt 0 ]; then
-    echo "usage: scripts/provision.sh [--user LOGIN]" >&2
+usage() {
+    echo "usage: scripts/provision.sh [--user LOGIN] [--bench]" >&2
     exit 2
-fi
+}
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --user)
+        [ -n "${2:-}" ] || usage
+        user=$2
+        shift
+        ;;
+    --bench) PACKAGES+=("${BENCH_PACKAGES[@]}") ;;
+    *) usage ;;
+    esac
+    shift
+done
 home=$(getent passwd "$user" | cut -d: -f6)
 
 # Run a command as the login user, with their ~/.cargo/bin on PATH.
