@@ -278,8 +278,9 @@ fn steps(story: &Story) -> Result<()> {
 
     story.say(
         "Removing the pod: SIGTERM to its containers (SIGKILL after the \
-         timeout), then to pause; then its cgroups, namespace files, veth and \
-         address are released.",
+         timeout), then to pause; then its cgroups, namespace files and \
+         address are released, and the kernel destroys the veth pair with \
+         the network namespace.",
     );
     story.ch06(&["pod", "rm", POD])?;
     story.ch06(&["pod", "ls"])?;
