@@ -303,7 +303,7 @@ pub fn join_group(memberships: &[Membership]) -> Result<()> {
     for Membership { path, file } in memberships {
         explain::step(
             &format!("write({:?}, \"0\")", path.display().to_string()),
-            &format!("echo 0 > {}", path.display()),
+            &format!("echo \"0\" > {}", path.display()),
         );
         (&*file)
             .write_all(b"0")
