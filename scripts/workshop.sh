@@ -258,8 +258,8 @@ workshop_cargo() {
         "CARGO_TARGET_${host}_RUNNER=$repo/scripts/workshop.sh sandbox" cargo "$@" 9>&-)
 }
 
-# A panic skips the layers' cleanup, so a step that panics (a todo!() in
-# the parent, say) may leave behind what the next tests count as leftovers:
+# An attendee's step that goes wrong half-way (a group made, then a bad
+# write) may leave behind what the next tests count as leftovers:
 # containers' directories in the tests' data, cgroups of chapter 05. Remove
 # those whose process is gone, as the chapters' `cleanup` does.
 tidy() {

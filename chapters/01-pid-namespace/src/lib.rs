@@ -24,7 +24,7 @@ use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use nix::errno::Errno;
 use nix::sched::{setns, unshare, CloneFlags};
 use nix::sys::signal::{kill, sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
@@ -89,7 +89,9 @@ pub fn run(command: &[String], layers: &mut [Box<dyn Layer>]) -> Result<i32> {
     forward_signals_to_child()?;
 
     let mut prepared = 0;
-    let result = prepare_layers(layers, &mut prepared).and_then(|()| start_and_wait(&argv, layers));
+    let result = even_if_it_panics(|| {
+        prepare_layers(layers, &mut prepared).and_then(|()| start_and_wait(&argv, layers))
+    });
     // Undo in reverse order, whatever happened above.
     for layer in layers[..prepared].iter_mut().rev() {
         if let Err(e) = layer.cleanup() {
@@ -99,6 +101,15 @@ pub fn run(command: &[String], layers: &mut [Box<dyn Layer>]) -> Result<i32> {
     result
 }
 // ANCHOR_END: run
+
+/// Run the parent's steps, turning a panic (a bug in some layer) into an
+/// error: even then, the layers prepared so far must be cleaned up, or the
+/// host keeps what they made. (The child never returns through here: it
+/// `execve`s or `_exit`s, see `run_child`.)
+fn even_if_it_panics<T>(steps: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(steps))
+        .unwrap_or_else(|_| Err(anyhow!("a step panicked (a bug): cleaned up")))
+}
 
 /// Moment 1 for every layer; `prepared` counts the layers to clean up.
 fn prepare_layers(layers: &mut [Box<dyn Layer>], prepared: &mut usize) -> Result<()> {
@@ -222,9 +233,18 @@ fn run_child(
     mode: Mode,
 ) -> ! {
     explain::now_in_child();
-    if let Err(e) = setup_child(layers, &mut parent, &mode) {
-        eprintln!("{}: {e:#}", program_name());
-        exit_child(EXIT_RUNTIME_FAILED);
+    // A panic must end the child here, not unwind into the parent's code,
+    // which would clean up the layers a second time, from the child.
+    let setup = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        setup_child(layers, &mut parent, &mode)
+    }));
+    match setup {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            eprintln!("{}: {e:#}", program_name());
+            exit_child(EXIT_RUNTIME_FAILED);
+        }
+        Err(_) => exit_child(EXIT_RUNTIME_FAILED), // the panic hook said why
     }
     let errno = exec_command(argv);
     let name = argv[0].to_string_lossy();
@@ -299,8 +319,9 @@ pub fn run_detached(
     forward_signals_to_child()?;
 
     let mut prepared = 0;
-    let result =
-        prepare_layers(layers, &mut prepared).and_then(|()| start_detached(&argv, layers, log));
+    let result = even_if_it_panics(|| {
+        prepare_layers(layers, &mut prepared).and_then(|()| start_detached(&argv, layers, log))
+    });
     if !matches!(result, Ok(Detached::Running(_))) {
         for layer in layers[..prepared].iter_mut().rev() {
             if let Err(e) = layer.cleanup() {
