@@ -84,6 +84,18 @@ pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// Assert that each of `expected` appears in `text`, in this order: the
+/// steps `--explain` printed, each with its shell equivalent.
+pub fn assert_in_order(text: &str, expected: &[&str]) {
+    let mut rest = text;
+    for step in expected {
+        let at = rest
+            .find(step)
+            .unwrap_or_else(|| panic!("missing or out of order: {step}\n{text}"));
+        rest = &rest[at..];
+    }
+}
+
 /// A container started in the background that waits for us: it prints a
 /// line when it is ready, and ends when we close its stdin.
 pub struct Running {

@@ -1,6 +1,8 @@
 //! Chapter 02 against the real kernel: run as root (`sudo scripts/test.sh`).
 
-use testkit::{namespace_of, require_root, run, stderr, stdout, HostState, Running};
+use testkit::{
+    assert_in_order, namespace_of, require_root, run, stderr, stdout, HostState, Running,
+};
 
 const CH02: &str = env!("CARGO_BIN_EXE_ch02");
 
@@ -140,11 +142,5 @@ fn explain_names_each_step_with_its_shell_equivalent() {
         "hostname box1",
         "exec true",
     ];
-    let mut rest = steps.as_str();
-    for shell in expected {
-        let at = rest
-            .find(shell)
-            .unwrap_or_else(|| panic!("missing or out of order: {shell}\n{steps}"));
-        rest = &rest[at..];
-    }
+    assert_in_order(&steps, &expected);
 }

@@ -7,7 +7,7 @@
 
 use std::process::{Output, Stdio};
 
-use testkit::{stderr, stdout, NetSandbox, NetState, Running};
+use testkit::{assert_in_order, stderr, stdout, NetSandbox, NetState, Running};
 
 const CH03: &str = env!("CARGO_BIN_EXE_ch03");
 
@@ -378,13 +378,7 @@ fn explain_names_each_network_step_with_its_ip_command() {
         "ip route add default via 10.200.0.1",
         "exec true",
     ];
-    let mut rest = steps.as_str();
-    for shell in expected {
-        let at = rest
-            .find(shell)
-            .unwrap_or_else(|| panic!("missing or out of order: {shell}\n{steps}"));
-        rest = &rest[at..];
-    }
+    assert_in_order(&steps, &expected);
     // The kernel removes the veth pair with the namespace: no step for it.
     assert!(!steps.contains("ip link del"), "{steps}");
     assert_nothing_left(&sandbox, &before, &[]);
