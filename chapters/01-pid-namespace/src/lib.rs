@@ -14,12 +14,9 @@
 //!    ([`Layer::setup_in_child`]).
 //!
 //! Then the parent waits for the child, and every layer cleans up in
-//! reverse order ([`Layer::cleanup`]).
-
-pub mod explain;
+//! reverse order ([`Layer::cleanup`]), from one place: [`launch`].
 
 use std::ffi::CString;
-use std::fs::File;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
@@ -29,11 +26,12 @@ use nix::errno::Errno;
 use nix::sched::{setns, unshare, CloneFlags};
 use nix::sys::signal::{kill, sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
 use nix::sys::wait::{waitpid, WaitStatus};
-use nix::unistd::{execvp, fork, geteuid, ForkResult, Pid};
+use nix::unistd::{execvp, fork, ForkResult, Pid};
 
-/// Exit status when the runtime itself fails (bad input, a failed step),
-/// as `docker run` does; 126 and 127 keep the shell's meaning.
-pub const EXIT_RUNTIME_FAILED: i32 = 125;
+// The command line's machinery (the narration of `--explain`, the root
+// check, the program's name) lives in the support crate pfs-cli.
+pub use pfs_cli::{explain, program_name, require_root, EXIT_RUNTIME_FAILED};
+
 const EXIT_CANNOT_EXECUTE: i32 = 126;
 const EXIT_NOT_FOUND: i32 = 127;
 
@@ -46,9 +44,21 @@ pub struct RunArgs {
     pub command: Vec<String>,
 }
 
+impl RunArgs {
+    /// The command and its arguments (every chapter's `RunArgs` has this).
+    pub fn command(&self) -> &[String] {
+        &self.command
+    }
+}
+
 // ANCHOR: layer
 /// One layer of isolation. Every method has a default that does nothing,
 /// so a layer implements only the moments it acts in.
+///
+/// The contract: a layer names every namespace it needs itself (two
+/// layers may name the same one). `cleanup` is called once for every
+/// layer whose `prepare` was called, even if that `prepare` failed half-way,
+/// so it undoes whatever exists and ignores what does not.
 pub trait Layer {
     /// Moment 1: in the parent, before the child exists.
     fn prepare(&mut self) -> Result<()> {
@@ -58,6 +68,12 @@ pub trait Layer {
     fn namespaces(&self) -> CloneFlags {
         CloneFlags::empty()
     }
+    /// Just before the fork, in the parent: make our next child a member
+    /// of an existing PID namespace instead of PID 1 of a new one, and
+    /// return `true` (chapter 06: a pod's).
+    fn join_pid_namespace(&mut self) -> Result<bool> {
+        Ok(false)
+    }
     /// Moment 2: in the parent; the child exists and waits to be released.
     fn setup_from_parent(&mut self, _child: Pid) -> Result<()> {
         Ok(())
@@ -65,12 +81,6 @@ pub trait Layer {
     /// Moment 3: in the child, inside its namespaces, before `execve`.
     fn setup_in_child(&mut self) -> Result<()> {
         Ok(())
-    }
-    /// The PID namespace the child is forked into: `None` (the default) for
-    /// a new one, of which it is PID 1. A layer may name an existing one
-    /// instead, by an open `/proc/PID/ns/pid` file (chapter 06: a pod's).
-    fn pid_namespace(&self) -> Option<&File> {
-        None
     }
     /// After the child is gone (or starting it failed): undo `prepare`.
     fn cleanup(&mut self) -> Result<()> {
@@ -84,19 +94,45 @@ pub trait Layer {
 /// isolation around it. Returns the command's exit status (128+N when a
 /// signal N killed it).
 pub fn run(command: &[String], layers: &mut [Box<dyn Layer>]) -> Result<i32> {
+    match launch(command, layers, |child, _| wait_for_exit(child).map(Child::Exited))? {
+        Child::Exited(status) => Ok(status),
+        Child::Running(_) => unreachable!("wait_for_exit returns once the child is gone"),
+    }
+}
+
+/// What became of the container when [`launch`] returns.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Child {
+    /// It ended, with this exit status; the layers have cleaned up.
+    Exited(i32),
+    /// It runs on, as this PID (chapter 06's detached containers): what
+    /// the layers made now belongs to it, and nothing is cleaned up.
+    Running(Pid),
+}
+
+/// The life of a container: moment 1 for every layer, the fork, moment 2,
+/// then `until` (which waits for the child to exit, or in chapter 06 only
+/// until it runs the command), then every layer's cleanup, in reverse
+/// order, on success, error and panic alike: the one place it happens.
+pub fn launch(
+    command: &[String],
+    layers: &mut [Box<dyn Layer>],
+    until: impl FnOnce(Pid, &mut UnixStream) -> Result<Child>,
+) -> Result<Child> {
     require_root()?;
     let argv = command_line(command)?;
     forward_signals_to_child()?;
 
     let mut prepared = 0;
     let result = even_if_it_panics(|| {
-        prepare_layers(layers, &mut prepared).and_then(|()| start_and_wait(&argv, layers))
+        prepare_layers(layers, &mut prepared)?;
+        let (child, mut to_child) = start(&argv, layers)?;
+        until(child, &mut to_child).inspect_err(|_| stop(child))
     });
-    // Undo in reverse order, whatever happened above.
-    for layer in layers[..prepared].iter_mut().rev() {
-        if let Err(e) = layer.cleanup() {
-            eprintln!("{}: cleanup: {e:#}", program_name());
-        }
+    match result {
+        // From now on our signals are ours again: the child is on its own.
+        Ok(Child::Running(_)) => CHILD.store(0, Ordering::SeqCst),
+        _ => cleanup_layers(&mut layers[..prepared]),
     }
     result
 }
@@ -111,11 +147,12 @@ fn even_if_it_panics<T>(steps: impl FnOnce() -> Result<T>) -> Result<T> {
         .unwrap_or_else(|_| Err(anyhow!("a step panicked (a bug): cleaned up")))
 }
 
-/// Moment 1 for every layer; `prepared` counts the layers to clean up.
+/// Moment 1 for every layer; `prepared` counts the layers to clean up,
+/// the one whose `prepare` fails included (it may have done half).
 fn prepare_layers(layers: &mut [Box<dyn Layer>], prepared: &mut usize) -> Result<()> {
     for layer in layers.iter_mut() {
-        layer.prepare()?;
         *prepared += 1;
+        layer.prepare()?;
     }
     if INTERRUPTED.load(Ordering::SeqCst) {
         bail!("interrupted before the container started");
@@ -123,26 +160,42 @@ fn prepare_layers(layers: &mut [Box<dyn Layer>], prepared: &mut usize) -> Result
     Ok(())
 }
 
-fn start_and_wait(argv: &[CString], layers: &mut [Box<dyn Layer>]) -> Result<i32> {
+/// Undo, in reverse order; one layer failing does not stop the others.
+fn cleanup_layers(layers: &mut [Box<dyn Layer>]) {
+    for layer in layers.iter_mut().rev() {
+        if let Err(e) = layer.cleanup() {
+            eprintln!("{}: cleanup: {e:#}", program_name());
+        }
+    }
+}
+
+/// Fork the child and take it through moment 2. Returns its PID and our
+/// end of the socket: the child writes "x" on it just before `execve`.
+fn start(argv: &[CString], layers: &mut [Box<dyn Layer>]) -> Result<(Pid, UnixStream)> {
     // A socket pair lets the parent and child take turns (moment 2).
     let (mut to_child, to_parent) = UnixStream::pair().context("socketpair")?;
     match fork_child(layers)? {
         ForkResult::Child => {
             drop(to_child);
-            run_child(argv, layers, to_parent, Mode::Attached)
+            run_child(argv, layers, to_parent)
         }
         ForkResult::Parent { child } => {
             drop(to_parent);
             CHILD.store(child.as_raw(), Ordering::SeqCst);
             if let Err(e) = release_child(child, layers, &mut to_child) {
                 // The child never ran the command: stop it and report.
-                let _ = kill(child, Signal::SIGKILL);
-                let _ = waitpid(child, None);
+                stop(child);
                 return Err(e);
             }
-            wait_for_exit(child)
+            Ok((child, to_child))
         }
     }
+}
+
+/// Kill a child that must not go on, and collect it.
+fn stop(child: Pid) {
+    let _ = kill(child, Signal::SIGKILL);
+    let _ = waitpid(child, None);
 }
 
 // ANCHOR: fork_into_new_pid_namespace
@@ -160,28 +213,20 @@ fn fork_into_new_pid_namespace() -> Result<ForkResult> {
 }
 // ANCHOR_END: fork_into_new_pid_namespace
 
-/// Fork into the PID namespace the layers ask for: a new one by default.
-fn fork_child(layers: &[Box<dyn Layer>]) -> Result<ForkResult> {
-    match layers.iter().find_map(|layer| layer.pid_namespace()) {
-        Some(existing) => fork_into_existing_pid_namespace(existing),
-        None => fork_into_new_pid_namespace(),
+/// Fork into a new PID namespace, unless a layer joined an existing one
+/// for our children (chapter 06).
+fn fork_child(layers: &mut [Box<dyn Layer>]) -> Result<ForkResult> {
+    let mut joined = false;
+    for layer in layers.iter_mut() {
+        joined |= layer.join_pid_namespace()?;
     }
-}
-
-// ANCHOR: fork_into_existing_pid_namespace
-/// Chapter 06's variant: join a PID namespace that exists (a pod's). Like
-/// `unshare`, `setns(CLONE_NEWPID)` does not move the caller: it makes the
-/// caller's next child a member of that namespace (not its PID 1, which
-/// exists already). So we setns, then fork at once.
-fn fork_into_existing_pid_namespace(pid_namespace: &File) -> Result<ForkResult> {
-    explain::step("setns(<pid namespace>, CLONE_NEWPID)", "nsenter --pid=FILE");
-    setns(pid_namespace, CloneFlags::CLONE_NEWPID).context("setns(CLONE_NEWPID)")?;
-
+    if !joined {
+        return fork_into_new_pid_namespace();
+    }
     explain::step("fork()", "(nsenter forks after entering a PID namespace)");
     // SAFETY: as above, this program has a single thread.
     unsafe { fork() }.context("fork")
 }
-// ANCHOR_END: fork_into_existing_pid_namespace
 
 // ANCHOR: restore_pid_namespace_for_children
 /// After the fork, point our own `pid_for_children` back at our namespace:
@@ -192,7 +237,7 @@ fn restore_pid_namespace_for_children() -> Result<()> {
         "setns(/proc/self/ns/pid, CLONE_NEWPID)",
         "(none: unshare(1) execs and never forks again)",
     );
-    let own = File::open("/proc/self/ns/pid").context("open /proc/self/ns/pid")?;
+    let own = std::fs::File::open("/proc/self/ns/pid").context("open /proc/self/ns/pid")?;
     setns(&own, CloneFlags::CLONE_NEWPID).context("setns(CLONE_NEWPID)")
 }
 // ANCHOR_END: restore_pid_namespace_for_children
@@ -215,28 +260,14 @@ fn release_child(child: Pid, layers: &mut [Box<dyn Layer>], sock: &mut UnixStrea
 }
 // ANCHOR_END: release_child
 
-/// How the child is tied to us.
-enum Mode {
-    /// `run`: it dies with us, shares our terminal, and we wait for it.
-    Attached,
-    /// `run_detached`: a session of its own, stdin from `null`, stdout and
-    /// stderr to `log`; it outlives us.
-    Detached { null: File, log: File },
-}
-
 /// The child: enter the layers' namespaces, wait for the parent, let each
 /// layer set itself up from inside, then become the command.
-fn run_child(
-    argv: &[CString],
-    layers: &mut [Box<dyn Layer>],
-    mut parent: UnixStream,
-    mode: Mode,
-) -> ! {
+fn run_child(argv: &[CString], layers: &mut [Box<dyn Layer>], mut parent: UnixStream) -> ! {
     explain::now_in_child();
     // A panic must end the child here, not unwind into the parent's code,
     // which would clean up the layers a second time, from the child.
     let setup = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        setup_child(layers, &mut parent, &mode)
+        setup_child(layers, &mut parent)
     }));
     match setup {
         Ok(Ok(())) => {}
@@ -263,18 +294,14 @@ fn exit_child(code: i32) -> ! {
     unsafe { nix::libc::_exit(code) }
 }
 
-fn setup_child(layers: &mut [Box<dyn Layer>], parent: &mut UnixStream, mode: &Mode) -> Result<()> {
-    if let Mode::Detached { .. } = mode {
-        start_new_session()?;
-    } else {
-        // If the runtime is killed, the kernel kills its container too, so a
-        // `kill -9` of ch01 leaves no container running without its parent.
-        explain::step(
-            "prctl(PR_SET_PDEATHSIG, SIGKILL)",
-            "(none: unshare(1) execs)",
-        );
-        nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).context("prctl(PR_SET_PDEATHSIG)")?;
-    }
+fn setup_child(layers: &mut [Box<dyn Layer>], parent: &mut UnixStream) -> Result<()> {
+    // If the runtime is killed, the kernel kills its container too, so a
+    // `kill -9` of ch01 leaves no container running without its parent.
+    explain::step(
+        "prctl(PR_SET_PDEATHSIG, SIGKILL)",
+        "(none: unshare(1) execs)",
+    );
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).context("prctl(PR_SET_PDEATHSIG)")?;
     let namespaces = layers
         .iter()
         .fold(CloneFlags::empty(), |all, layer| all | layer.namespaces());
@@ -291,111 +318,8 @@ fn setup_child(layers: &mut [Box<dyn Layer>], parent: &mut UnixStream, mode: &Mo
     for layer in layers.iter_mut() {
         layer.setup_in_child()?;
     }
-    if let Mode::Detached { null, log } = mode {
-        redirect_stdio(null, log)?;
-        // The last word to the parent: all set, the command comes next.
-        parent.write_all(b"x").context("tell the parent we start")?;
-    }
-    Ok(())
-}
-
-// ANCHOR: run_detached
-/// Like [`run`], but in the background: the command runs in a session of
-/// its own, with stdin from /dev/null and stdout and stderr going to `log`,
-/// and it is *not* killed when we exit. Returns as soon as the command is
-/// about to run: [`Detached::Running`] with its PID, or
-/// [`Detached::Failed`] if the child failed first (it said why on stderr).
-///
-/// When the command runs, the layers are not cleaned up: what they made (a
-/// veth, a cgroup, mounts) now belongs to it, and whoever stops it must undo
-/// that (chapter 06's `pod rm`). Otherwise they are, as in [`run`].
-pub fn run_detached(
-    command: &[String],
-    layers: &mut [Box<dyn Layer>],
-    log: File,
-) -> Result<Detached> {
-    require_root()?;
-    let argv = command_line(command)?;
-    forward_signals_to_child()?;
-
-    let mut prepared = 0;
-    let result = even_if_it_panics(|| {
-        prepare_layers(layers, &mut prepared).and_then(|()| start_detached(&argv, layers, log))
-    });
-    if !matches!(result, Ok(Detached::Running(_))) {
-        for layer in layers[..prepared].iter_mut().rev() {
-            if let Err(e) = layer.cleanup() {
-                eprintln!("{}: cleanup: {e:#}", program_name());
-            }
-        }
-    }
-    result
-}
-// ANCHOR_END: run_detached
-
-/// What became of a detached start.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Detached {
-    /// The command runs, as this PID (as we see it).
-    Running(Pid),
-    /// The child failed before `execve`, with this exit status.
-    Failed(i32),
-}
-
-fn start_detached(argv: &[CString], layers: &mut [Box<dyn Layer>], log: File) -> Result<Detached> {
-    let null = File::open("/dev/null").context("open /dev/null")?;
-    let (mut to_child, to_parent) = UnixStream::pair().context("socketpair")?;
-    match fork_child(layers)? {
-        ForkResult::Child => {
-            drop(to_child);
-            run_child(argv, layers, to_parent, Mode::Detached { null, log })
-        }
-        ForkResult::Parent { child } => {
-            drop(to_parent);
-            CHILD.store(child.as_raw(), Ordering::SeqCst);
-            let started = release_child(child, layers, &mut to_child)
-                .and_then(|()| wait_until_exec(child, &mut to_child));
-            // From now on our signals are ours again: the child is on its own.
-            CHILD.store(0, Ordering::SeqCst);
-            if started.is_err() {
-                let _ = kill(child, Signal::SIGKILL);
-                let _ = waitpid(child, None);
-            }
-            started
-        }
-    }
-}
-
-/// A detached child says "x" just before `execve`. If the socket closes
-/// first, the child failed: collect its exit status.
-fn wait_until_exec(child: Pid, sock: &mut UnixStream) -> Result<Detached> {
-    let mut starting = [0u8; 1];
-    if sock.read(&mut starting).context("wait for the child")? == 1 {
-        return Ok(Detached::Running(child));
-    }
-    Ok(Detached::Failed(wait_for_exit(child)?))
-}
-
-// ANCHOR: start_new_session
-/// A detached child leaves our session (and our terminal): Ctrl-C in our
-/// terminal no longer reaches it, and, unlike an attached child, it asks
-/// for no signal when we die (no `PR_SET_PDEATHSIG`).
-fn start_new_session() -> Result<()> {
-    explain::step("setsid()", "setsid");
-    nix::unistd::setsid().context("setsid")?;
-    Ok(())
-}
-// ANCHOR_END: start_new_session
-
-/// Point stdin at /dev/null, stdout and stderr at the log file.
-fn redirect_stdio(null: &File, log: &File) -> Result<()> {
-    explain::step(
-        "dup2(null, 0); dup2(log, 1); dup2(log, 2)",
-        "< /dev/null > LOG 2>&1",
-    );
-    nix::unistd::dup2_stdin(null).context("dup2 stdin")?;
-    nix::unistd::dup2_stdout(log).context("dup2 stdout")?;
-    nix::unistd::dup2_stderr(log).context("dup2 stderr")
+    // The last word to the parent: all set, the command comes next.
+    parent.write_all(b"x").context("tell the parent we start")
 }
 
 /// Names of the namespace flags and the matching `unshare(1)` options.
@@ -450,15 +374,6 @@ fn command_line(command: &[String]) -> Result<Vec<CString>> {
         .context("the command contains a NUL byte")
 }
 
-/// Creating namespaces takes CAP_SYS_ADMIN: say so before doing anything.
-pub fn require_root() -> Result<()> {
-    if !geteuid().is_root() {
-        let name = program_name();
-        bail!("needs root to create namespaces: run it as root, e.g. `sudo {name} run -- sh`");
-    }
-    Ok(())
-}
-
 // ANCHOR: signals
 static CHILD: AtomicI32 = AtomicI32::new(0);
 static SIGNALS_SEEN: AtomicUsize = AtomicUsize::new(0);
@@ -499,7 +414,7 @@ fn forward_signals_to_child() -> Result<()> {
 // ANCHOR: wait_for_exit
 /// Wait for the child and turn its end into an exit status, the shell's
 /// way: its exit code, or 128+N when signal N killed it.
-fn wait_for_exit(child: Pid) -> Result<i32> {
+pub fn wait_for_exit(child: Pid) -> Result<i32> {
     loop {
         match waitpid(child, None) {
             Ok(WaitStatus::Exited(_, code)) => return Ok(code),
@@ -510,41 +425,6 @@ fn wait_for_exit(child: Pid) -> Result<i32> {
     }
 }
 // ANCHOR_END: wait_for_exit
-
-/// The name this program was started as (`ch01`, `ch02`, ...), for messages.
-pub fn program_name() -> String {
-    std::env::args_os()
-        .next()
-        .map(std::path::PathBuf::from)
-        .and_then(|path| path.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .unwrap_or_else(|| "container".into())
-}
-
-/// Parse the command line; a mistake is reported as one line (clap's
-/// first) and exit status 2, help and version are printed as usual.
-pub fn parse_args<T: clap::Parser>() -> T {
-    T::try_parse().unwrap_or_else(|error| {
-        if !error.use_stderr() {
-            error.exit(); // --help or --version
-        }
-        let rendered = error.to_string();
-        let first = rendered.lines().next().unwrap_or_default();
-        let what = first.trim_start_matches("error: ");
-        eprintln!("{}: {what} (see --help)", program_name());
-        std::process::exit(2)
-    })
-}
-
-/// Exit with the command's status, or print the error as one line.
-pub fn exit_with(result: Result<i32>) -> ! {
-    match result {
-        Ok(code) => std::process::exit(code),
-        Err(e) => {
-            eprintln!("{}: {e:#}", program_name());
-            std::process::exit(EXIT_RUNTIME_FAILED)
-        }
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -25,6 +25,13 @@ pub struct RunArgs {
     pub ch01: ch01::RunArgs,
 }
 
+impl RunArgs {
+    /// The command and its arguments.
+    pub fn command(&self) -> &[String] {
+        self.ch01.command()
+    }
+}
+
 // ANCHOR: layers
 /// This chapter's layers, after checking the options (nothing is created
 /// when an option is wrong).
@@ -42,7 +49,7 @@ pub fn layers(args: &RunArgs) -> Result<Vec<Box<dyn Layer>>> {
 /// `ch02 run`: chapter 01's runtime with this chapter's layers.
 pub fn run(args: &RunArgs) -> Result<i32> {
     let mut layers = layers(args)?;
-    ch01::run(&args.ch01.command, &mut layers)
+    ch01::run(args.command(), &mut layers)
 }
 
 /// A new mount namespace in which `/proc` shows only the container.

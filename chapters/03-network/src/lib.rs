@@ -64,6 +64,16 @@ pub struct BridgeArgs {
     pub subnet: String,
 }
 
+/// Options of `cleanup`, in this chapter and the next ones.
+#[derive(clap::Args, Debug)]
+pub struct CleanupArgs {
+    /// Also remove the bridge (refused while a container uses it)
+    #[arg(long)]
+    pub all: bool,
+    #[command(flatten)]
+    pub bridge: BridgeArgs,
+}
+
 /// `run` options: chapter 02's, plus the network.
 #[derive(clap::Args, Debug)]
 #[group(skip)]
@@ -90,6 +100,13 @@ pub struct RunArgs {
     pub bridge: BridgeArgs,
     #[command(flatten)]
     pub ch02: ch02::RunArgs,
+}
+
+impl RunArgs {
+    /// The command and its arguments.
+    pub fn command(&self) -> &[String] {
+        self.ch02.command()
+    }
 }
 
 /// What `--net` asked for.
@@ -169,7 +186,7 @@ pub fn layers(args: &RunArgs) -> Result<Vec<Box<dyn Layer>>> {
 /// `ch03 run`: chapter 01's runtime with chapter 02's and this chapter's layers.
 pub fn run(args: &RunArgs) -> Result<i32> {
     let mut layers = layers(args)?;
-    ch01::run(&args.ch02.ch01.command, &mut layers)
+    ch01::run(args.command(), &mut layers)
 }
 
 // ---------------------------------------------------------------------------
@@ -205,12 +222,7 @@ impl Layer for Bridged {
 
     /// Parent, before the child exists: an address, the bridge, NAT rules.
     fn prepare(&mut self) -> Result<()> {
-        let result = self.prepare_host_side();
-        if result.is_err() {
-            // run() cleans up only layers that prepared fully: undo our half.
-            let _ = self.cleanup();
-        }
-        result
+        self.prepare_host_side()
     }
 
     /// Parent, the child exists and waits in its new, empty network

@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use ch01::{explain, Layer};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sched::CloneFlags;
 use nix::sys::stat::{makedev, mknod, Mode, SFlag};
 use nix::unistd::{chdir, pivot_root};
 
@@ -41,6 +42,13 @@ pub struct RunArgs {
     pub read_only: bool,
     #[command(flatten)]
     pub ch03: ch03::RunArgs,
+}
+
+impl RunArgs {
+    /// The command and its arguments.
+    pub fn command(&self) -> &[String] {
+        self.ch03.command()
+    }
 }
 
 /// Where images and root filesystems are cached: `$PFS_DATA_DIR`, or
@@ -73,7 +81,7 @@ pub fn layers(args: &RunArgs) -> Result<Vec<Box<dyn Layer>>> {
 /// `ch04 run`: the runtime of chapter 01 with the layers of chapters 02–04.
 pub fn run(args: &RunArgs) -> Result<i32> {
     let mut layers = layers(args)?;
-    ch01::run(&args.ch03.ch02.ch01.command, &mut layers)
+    ch01::run(args.command(), &mut layers)
 }
 
 /// overlayfs options are a comma-separated list with `:` between lower
@@ -97,6 +105,12 @@ pub struct Rootfs {
 }
 
 impl Layer for Rootfs {
+    /// The new root is mounted in a mount namespace of the container's own
+    /// (chapter 02's `MountProc` asks for one too: asking twice is fine).
+    fn namespaces(&self) -> CloneFlags {
+        CloneFlags::CLONE_NEWNS
+    }
+
     fn prepare(&mut self) -> Result<()> {
         for sub in ["upper", "work", "root"] {
             let path = self.dir.join(sub);
@@ -122,7 +136,7 @@ impl Layer for Rootfs {
     }
 
     fn cleanup(&mut self) -> Result<()> {
-        if self.keep {
+        if self.keep && self.dir.exists() {
             let kept = data_dir()
                 .join("kept")
                 .join(self.dir.file_name().unwrap_or_default());
@@ -137,7 +151,12 @@ impl Layer for Rootfs {
         }
         // The overlay itself lived in the container's mount namespace,
         // which the kernel removed with the container's last process.
-        fs::remove_dir_all(&self.dir).with_context(|| format!("remove {}", self.dir.display()))
+        match fs::remove_dir_all(&self.dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(e).with_context(|| format!("remove {}", self.dir.display()))
+            }
+            _ => Ok(()), // removed, or prepare never made it
+        }
     }
 }
 // ANCHOR_END: rootfs_layer

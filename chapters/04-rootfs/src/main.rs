@@ -1,20 +1,8 @@
 //! `ch04`: chapter 03 plus a root filesystem of its own.
 
-use clap::{Parser, Subcommand};
+use clap::Subcommand;
 
-#[derive(Parser)]
-#[command(
-    version,
-    about = "Chapter 04: chapter 03's container, plus a root filesystem of its own (overlayfs, pivot_root)"
-)]
-struct Cli {
-    /// Print each kernel step as it happens, with its shell equivalent
-    #[arg(long, global = true)]
-    explain: bool,
-    #[command(subcommand)]
-    command: Command,
-}
-
+/// The commands of `ch04`.
 #[derive(Subcommand)]
 enum Command {
     /// Run CMD in a root filesystem of its own (like `docker run IMAGE CMD`)
@@ -25,13 +13,7 @@ enum Command {
     /// Pull an image from a registry into the cache (like `docker pull`)
     Pull(ch04::image::PullArgs),
     /// Remove what killed runs left (containers' directories, leases, veths)
-    Cleanup {
-        /// Also remove the bridge (refused while a container uses it)
-        #[arg(long)]
-        all: bool,
-        #[command(flatten)]
-        bridge: ch03::BridgeArgs,
-    },
+    Cleanup(ch03::CleanupArgs),
 }
 
 #[derive(Subcommand)]
@@ -50,22 +32,19 @@ enum Rootfs {
 }
 
 fn main() {
-    let cli: Cli = ch01::parse_args();
-    if cli.explain {
-        ch01::explain::enable();
-    }
-    let result = match cli.command {
-        Command::Run(args) => ch04::run(&args),
-        Command::Rootfs(Rootfs::Busybox) => built(ch04::rootfs::busybox()),
-        Command::Rootfs(Rootfs::Debootstrap { suite, variant }) => {
-            built(ch04::rootfs::debootstrap(&suite, &variant))
-        }
-        Command::Pull(args) => built(ch04::image::pull(&args)),
-        Command::Cleanup { all, bridge } => {
-            ch04::remove_stale_containers().and_then(|()| ch03::cleanup(&bridge, all))
-        }
-    };
-    ch01::exit_with(result)
+    pfs_cli::main(
+        "Chapter 04: chapter 03's container, plus a root filesystem of its own (overlayfs, pivot_root)",
+        |command| match command {
+            Command::Run(args) => ch04::run(&args),
+            Command::Rootfs(Rootfs::Busybox) => built(ch04::rootfs::busybox()),
+            Command::Rootfs(Rootfs::Debootstrap { suite, variant }) => {
+                built(ch04::rootfs::debootstrap(&suite, &variant))
+            }
+            Command::Pull(args) => built(ch04::image::pull(&args)),
+            Command::Cleanup(args) => ch04::remove_stale_containers()
+                .and_then(|()| ch03::cleanup(&args.bridge, args.all)),
+        },
+    )
 }
 
 /// Print where a root filesystem is, for the user's next command.

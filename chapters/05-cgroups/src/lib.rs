@@ -40,10 +40,10 @@ use nix::unistd::Pid;
 /// The name of our parent group in every hierarchy.
 pub const PARENT_GROUP: &str = "pods-from-scratch";
 
-/// `run` options: chapter 04's, plus resource limits.
-#[derive(clap::Args, Debug)]
+/// The limits options: of a container here, of a whole pod in chapter 06.
+#[derive(clap::Args, Debug, Default)]
 #[group(skip)]
-pub struct RunArgs {
+pub struct LimitArgs {
     /// Memory limit, in bytes or with a unit: 64M, 1G (like `docker run --memory`)
     #[arg(long, value_name = "SIZE")]
     pub memory: Option<String>,
@@ -53,11 +53,33 @@ pub struct RunArgs {
     /// CPU time, in CPUs: 0.5 is half of one CPU (like `docker run --cpus`)
     #[arg(long, value_name = "CPUS")]
     pub cpus: Option<f64>,
+}
+
+impl LimitArgs {
+    /// Check the options, before anything is created.
+    pub fn limits(&self) -> Result<Limits> {
+        parse_limits(self.memory.as_deref(), self.pids, self.cpus)
+    }
+}
+
+/// `run` options: chapter 04's, plus resource limits.
+#[derive(clap::Args, Debug)]
+#[group(skip)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub limits: LimitArgs,
     /// After exit, print what the container used: peak memory, CPU time, peak tasks
     #[arg(long)]
     pub stats: bool,
     #[command(flatten)]
     pub ch04: ch04::RunArgs,
+}
+
+impl RunArgs {
+    /// The command and its arguments.
+    pub fn command(&self) -> &[String] {
+        self.ch04.command()
+    }
 }
 
 /// Limits as the kernel takes them.
@@ -130,13 +152,7 @@ pub fn new_group_at(version: Version, path: &Path) -> Box<dyn ControlGroup> {
     }
 }
 
-/// Check the options, before anything is created.
-pub fn limits(args: &RunArgs) -> Result<Limits> {
-    parse_limits(args.memory.as_deref(), args.pids, args.cpus)
-}
-
-/// `--memory`, `--pids` and `--cpus` as the kernel takes them (chapter 06
-/// checks a pod's with it too).
+/// `--memory`, `--pids` and `--cpus` as the kernel takes them.
 pub fn parse_limits(memory: Option<&str>, pids: Option<u64>, cpus: Option<f64>) -> Result<Limits> {
     let memory = memory.map(parse_size).transpose()?;
     if pids == Some(0) {
@@ -174,12 +190,12 @@ pub fn parse_size(text: &str) -> Result<u64> {
 
 /// Chapter 04's layers plus this chapter's cgroup.
 pub fn layers(args: &RunArgs) -> Result<Vec<Box<dyn Layer>>> {
-    let limits = limits(args)?;
+    let limits = args.limits.limits()?;
     let version = detect_version()?;
     let mut layers = ch04::layers(&args.ch04)?;
     let group = new_group(version, &std::process::id().to_string());
     let mut cgroup = Cgroup::new(group, limits);
-    cgroup.memory_text = args.memory.clone();
+    cgroup.memory_text = args.limits.memory.clone();
     cgroup.stats = args.stats;
     layers.push(Box::new(cgroup));
     Ok(layers)
@@ -188,7 +204,7 @@ pub fn layers(args: &RunArgs) -> Result<Vec<Box<dyn Layer>>> {
 /// `ch05 run`: the runtime of chapter 01 with the layers of chapters 02–05.
 pub fn run(args: &RunArgs) -> Result<i32> {
     let mut layers = layers(args)?;
-    ch01::run(&args.ch04.ch03.ch02.ch01.command, &mut layers)
+    ch01::run(args.command(), &mut layers)
 }
 
 /// The layer: a control group around the container.
@@ -219,17 +235,8 @@ impl Cgroup {
 impl Layer for Cgroup {
     fn prepare(&mut self) -> Result<()> {
         let _lock = lock_groups()?;
-        let created = self
-            .group
-            .create(&self.limits)
-            .and_then(|()| self.group.open_to_join());
-        match created {
-            Ok(memberships) => self.memberships = memberships,
-            Err(e) => {
-                let _ = self.group.remove(); // what was made before the error
-                return Err(e);
-            }
-        }
+        self.group.create(&self.limits)?;
+        self.memberships = self.group.open_to_join()?;
         Ok(())
     }
 

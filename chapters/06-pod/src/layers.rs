@@ -197,6 +197,20 @@ impl Layer for PodGroup {
     }
 }
 
+// ANCHOR: join_pid_namespace_for_children
+/// Like `unshare`, `setns(CLONE_NEWPID)` does not move the caller: it makes
+/// the caller's next child a member of that namespace (not its PID 1, which
+/// exists already). Chapter 01's runtime forks right after asking us.
+fn join_pid_namespace_for_children(pid_namespace: Option<&File>) -> Result<bool> {
+    let Some(pid_namespace) = pid_namespace else {
+        return Ok(false); // a new PID namespace, as in chapter 01
+    };
+    explain::step("setns(<pid namespace>, CLONE_NEWPID)", "nsenter --pid=FILE");
+    setns(pid_namespace, CloneFlags::CLONE_NEWPID).context("setns(CLONE_NEWPID)")?;
+    Ok(true)
+}
+// ANCHOR_END: join_pid_namespace_for_children
+
 // ---------------------------------------------------------------------------
 // A container's layer
 // ---------------------------------------------------------------------------
@@ -204,7 +218,7 @@ impl Layer for PodGroup {
 // ANCHOR: join_pod
 /// A container of the pod: no new network, IPC or UTS namespace, but the
 /// pod's, held by pause. With a shared PID namespace, the child is also
-/// forked into pause's (chapter 01 asks [`Layer::pid_namespace`]).
+/// forked into pause's (chapter 01 asks [`Layer::join_pid_namespace`]).
 pub struct JoinPod {
     ns_dir: PathBuf,
     share_pid: bool,
@@ -236,8 +250,8 @@ impl Layer for JoinPod {
         Ok(())
     }
 
-    fn pid_namespace(&self) -> Option<&File> {
-        self.pid_namespace.as_ref()
+    fn join_pid_namespace(&mut self) -> Result<bool> {
+        join_pid_namespace_for_children(self.pid_namespace.as_ref())
     }
 
     /// Child: join each of them.
@@ -298,8 +312,8 @@ impl Layer for JoinContainer {
         Ok(())
     }
 
-    fn pid_namespace(&self) -> Option<&File> {
-        self.pid_namespace.as_ref()
+    fn join_pid_namespace(&mut self) -> Result<bool> {
+        join_pid_namespace_for_children(self.pid_namespace.as_ref())
     }
 
     /// Child: the command counts against the container's limits, then it

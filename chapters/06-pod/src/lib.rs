@@ -21,6 +21,7 @@
 //!   everything.
 
 pub mod demo;
+pub mod detach;
 pub mod layers;
 pub mod state;
 
@@ -30,7 +31,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use ch01::{explain, Detached, Layer};
+use ch01::{explain, Child, Layer};
 use ch03::ipam::{self, Subnet};
 use ch05::{Limits, Version};
 use nix::sys::signal::{kill, Signal};
@@ -59,15 +60,9 @@ pub struct CreateArgs {
     /// The pod's hostname, shared by its containers (default: the pod's name)
     #[arg(long, value_name = "NAME")]
     pub hostname: Option<String>,
-    /// Memory limit of the whole pod: 64M, 1G (chapter 05)
-    #[arg(long, value_name = "SIZE")]
-    pub memory: Option<String>,
-    /// Maximum number of processes in the whole pod
-    #[arg(long, value_name = "N")]
-    pub pids: Option<u64>,
-    /// CPU time of the whole pod, in CPUs: 0.5 is half of one CPU
-    #[arg(long, value_name = "CPUS")]
-    pub cpus: Option<f64>,
+    /// The whole pod's limits (chapter 05's options)
+    #[command(flatten)]
+    pub limits: ch05::LimitArgs,
     #[command(flatten)]
     pub bridge: ch03::BridgeArgs,
 }
@@ -128,7 +123,7 @@ pub fn create(args: &CreateArgs) -> Result<i32> {
     ch02::check_hostname(&hostname)?;
     ch03::check_link_name(&args.bridge.bridge)?;
     let subnet = Subnet::parse(&args.bridge.subnet)?;
-    let limits = pod_limits(args)?;
+    let limits = args.limits.limits()?;
     ch01::require_root()?;
     let version = ch05::detect_version()?;
 
@@ -141,7 +136,7 @@ pub fn create(args: &CreateArgs) -> Result<i32> {
     );
     state::reserve(&pod)?;
     match start_pause(&pod, subnet, limits, version) {
-        Ok(Detached::Running(pause)) => {
+        Ok(Child::Running(pause)) => {
             if let Err(e) = record_running(&mut pod, pause) {
                 let _ = stop_processes(&pod, Duration::ZERO);
                 let _ = release(&pod, version);
@@ -151,7 +146,7 @@ pub fn create(args: &CreateArgs) -> Result<i32> {
             println!("{}", pod.name);
             Ok(0)
         }
-        Ok(Detached::Failed(code)) => {
+        Ok(Child::Exited(code)) => {
             forget(&pod);
             Ok(code)
         }
@@ -164,7 +159,7 @@ pub fn create(args: &CreateArgs) -> Result<i32> {
 
 /// Pause, started by chapter 01's runtime in the background, with the
 /// layers of chapters 02 to 05 and this chapter's.
-fn start_pause(pod: &Pod, subnet: Subnet, limits: Limits, version: Version) -> Result<Detached> {
+fn start_pause(pod: &Pod, subnet: Subnet, limits: Limits, version: Version) -> Result<Child> {
     let pause_root = pause_rootfs()?;
     let network = ch03::Bridged::new(&pod.bridge, subnet, None, ch03::names::state_dir())
         .with_veth_id(&pod.id);
@@ -190,14 +185,10 @@ fn start_pause(pod: &Pod, subnet: Subnet, limits: Limits, version: Version) -> R
         }),
     ];
     let log = create_log(&pod.log_path("pause"))?;
-    ch01::run_detached(&["/pause".to_string()], &mut layers, log)
+    detach::run_detached(&["/pause".to_string()], &mut layers, log)
 }
 // ANCHOR_END: create
 
-/// The pod's limits, checked as chapter 05 checks a container's.
-fn pod_limits(args: &CreateArgs) -> Result<Limits> {
-    ch05::parse_limits(args.memory.as_deref(), args.pids, args.cpus)
-}
 
 /// A root filesystem holding nothing but the pause program, made once
 /// (per version of pause) under the data directory.
@@ -317,12 +308,12 @@ pub fn run(args: &PodRunArgs) -> Result<i32> {
         return ch01::run(&args.command, &mut layers);
     }
     let log = create_log(&pod.log_path(&args.name))?;
-    match ch01::run_detached(&args.command, &mut layers, log)? {
-        Detached::Running(_) => {
+    match detach::run_detached(&args.command, &mut layers, log)? {
+        Child::Running(_) => {
             println!("{}", args.name);
             Ok(0)
         }
-        Detached::Failed(code) => Ok(code),
+        Child::Exited(code) => Ok(code),
     }
 }
 // ANCHOR_END: run
@@ -744,32 +735,5 @@ mod tests {
         assert!(is_static_binary(PAUSE));
         assert!(!is_static_binary(&std::fs::read("/bin/sh").unwrap()));
         assert!(PAUSE.len() < 1 << 20, "{} bytes", PAUSE.len());
-    }
-
-    #[test]
-    fn limits_are_checked() {
-        let args = |memory: Option<&str>, pids, cpus| CreateArgs {
-            name: "web".into(),
-            share_pid: false,
-            hostname: None,
-            memory: memory.map(str::to_string),
-            pids,
-            cpus,
-            bridge: ch03::BridgeArgs {
-                bridge: "pfs0".into(),
-                subnet: "10.200.0.0/24".into(),
-            },
-        };
-        assert_eq!(
-            pod_limits(&args(Some("64M"), Some(10), Some(0.5))).unwrap(),
-            Limits {
-                memory: Some(64 << 20),
-                pids: Some(10),
-                cpus: Some(0.5)
-            }
-        );
-        assert!(pod_limits(&args(Some("12X"), None, None)).is_err());
-        assert!(pod_limits(&args(None, Some(0), None)).is_err());
-        assert!(pod_limits(&args(None, None, Some(0.0))).is_err());
     }
 }

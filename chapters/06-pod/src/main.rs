@@ -1,20 +1,8 @@
 //! `ch06`: chapter 05's containers, grouped into pods around a pause process.
 
-use clap::{Parser, Subcommand};
+use clap::Subcommand;
 
-#[derive(Parser)]
-#[command(
-    version,
-    about = "Chapter 06: pods: containers that share a pause process's namespaces and one IP"
-)]
-struct Cli {
-    /// Print each kernel step as it happens, with its shell equivalent
-    #[arg(long, global = true)]
-    explain: bool,
-    #[command(subcommand)]
-    command: Command,
-}
-
+/// The commands of `ch06`.
 #[derive(Subcommand)]
 enum Command {
     /// Run CMD in a container of its own, as in chapter 05
@@ -26,10 +14,7 @@ enum Command {
     /// --all also the bridge
     Cleanup(ch06::CleanupArgs),
     /// Check root, namespaces, netlink, cgroups, overlayfs, busybox, pause
-    Doctor {
-        #[command(flatten)]
-        bridge: ch03::BridgeArgs,
-    },
+    Doctor(ch03::BridgeArgs),
     /// Replay the story: a pod, its pause, two containers on one IP, a
     /// zombie reaped; all inside throwaway namespaces
     Demo(ch06::demo::DemoArgs),
@@ -57,23 +42,21 @@ enum Pod {
 }
 
 fn main() {
-    let cli: Cli = ch01::parse_args();
-    if cli.explain {
-        ch01::explain::enable();
-    }
-    let result = match cli.command {
-        Command::Run(args) => ch05::run(&args),
-        Command::Pod(Pod::Create(args)) => ch06::create(&args),
-        Command::Pod(Pod::Run(args)) => ch06::run(&args),
-        Command::Pod(Pod::Exec(args)) => ch06::exec(&args),
-        Command::Pod(Pod::Ps { pod }) => ch06::ps(pod.as_deref()),
-        Command::Pod(Pod::Ls) => ch06::list(),
-        Command::Pod(Pod::Logs { pod, container }) => ch06::logs(&pod, &container),
-        Command::Pod(Pod::Stop(args)) => ch06::remove(&args, true),
-        Command::Pod(Pod::Rm(args)) => ch06::remove(&args, false),
-        Command::Cleanup(args) => ch06::cleanup(&args),
-        Command::Doctor { bridge } => ch06::doctor(&bridge),
-        Command::Demo(args) => ch06::demo::demo(&args),
-    };
-    ch01::exit_with(result)
+    pfs_cli::main(
+        "Chapter 06: pods: containers that share a pause process's namespaces and one IP",
+        |command| match command {
+            Command::Run(args) => ch05::run(&args),
+            Command::Pod(Pod::Create(args)) => ch06::create(&args),
+            Command::Pod(Pod::Run(args)) => ch06::run(&args),
+            Command::Pod(Pod::Exec(args)) => ch06::exec(&args),
+            Command::Pod(Pod::Ps { pod }) => ch06::ps(pod.as_deref()),
+            Command::Pod(Pod::Ls) => ch06::list(),
+            Command::Pod(Pod::Logs { pod, container }) => ch06::logs(&pod, &container),
+            Command::Pod(Pod::Stop(args)) => ch06::remove(&args, true),
+            Command::Pod(Pod::Rm(args)) => ch06::remove(&args, false),
+            Command::Cleanup(args) => ch06::cleanup(&args),
+            Command::Doctor(bridge) => ch06::doctor(&bridge),
+            Command::Demo(args) => ch06::demo::demo(&args),
+        },
+    )
 }

@@ -1,0 +1,99 @@
+//! # pfs-cli: the command-line skeleton of every chapter
+//!
+//! Machinery, not a lesson. Each chapter's binary (`ch01` … `ch06`) does
+//! the same few things around its own commands: parse the command line
+//! with clap, turn `--explain` on, and end with the right exit status, a
+//! mistake said in one line. They live here once, so that a chapter's
+//! `main.rs` is only the list of its commands:
+//!
+//! ```ignore
+//! fn main() {
+//!     pfs_cli::main(ABOUT, |command| match command {
+//!         Command::Run(args) => ch02::run(&args),
+//!     })
+//! }
+//! ```
+//!
+//! [`explain`] prints the kernel steps the chapters take; the steps
+//! themselves, and the root check's reason, are the chapters' lessons.
+
+pub mod explain;
+
+use anyhow::{bail, Result};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+
+/// Exit status when the runtime itself fails (bad input, a failed step),
+/// as `docker run` does; 126 and 127 keep the shell's meaning.
+pub const EXIT_RUNTIME_FAILED: i32 = 125;
+/// Exit status for a command line clap cannot parse.
+const EXIT_USAGE: i32 = 2;
+
+/// The options every chapter's binary takes, around its own commands `C`.
+#[derive(Parser)]
+#[command(version)]
+struct Cli<C: Subcommand> {
+    /// Print each kernel step as it happens, with its shell equivalent
+    #[arg(long, global = true)]
+    explain: bool,
+    #[command(subcommand)]
+    command: C,
+}
+
+/// A chapter's `main`: parse the command line into one of the chapter's
+/// commands `C` (described by `about` in `--help`), turn `--explain` on if
+/// asked, run the command with `run`, and exit with its status.
+pub fn main<C: Subcommand>(about: &'static str, run: impl FnOnce(C) -> Result<i32>) -> ! {
+    let cli: Cli<C> = parse_args(about);
+    if cli.explain {
+        explain::enable();
+    }
+    exit_with(run(cli.command))
+}
+
+/// Parse the command line; a mistake is reported as one line (clap's
+/// first) and exit status 2, help and version are printed as usual.
+fn parse_args<C: Subcommand>(about: &'static str) -> Cli<C> {
+    let command = Cli::<C>::command().name(program_name()).about(about);
+    let parsed = command
+        .try_get_matches()
+        .and_then(|matches| Cli::<C>::from_arg_matches(&matches));
+    parsed.unwrap_or_else(|error| {
+        if !error.use_stderr() {
+            error.exit(); // --help or --version
+        }
+        let rendered = error.to_string();
+        let first = rendered.lines().next().unwrap_or_default();
+        let what = first.trim_start_matches("error: ");
+        eprintln!("{}: {what} (see --help)", program_name());
+        std::process::exit(EXIT_USAGE)
+    })
+}
+
+/// Exit with the command's status, or print the error as one line.
+pub fn exit_with(result: Result<i32>) -> ! {
+    match result {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("{}: {e:#}", program_name());
+            std::process::exit(EXIT_RUNTIME_FAILED)
+        }
+    }
+}
+
+/// The name this program was started as (`ch01`, `ch02`, ...), for messages.
+pub fn program_name() -> String {
+    std::env::args_os()
+        .next()
+        .map(std::path::PathBuf::from)
+        .and_then(|path| path.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "container".into())
+}
+
+/// Creating namespaces takes CAP_SYS_ADMIN: say so before doing anything.
+pub fn require_root() -> Result<()> {
+    if !nix::unistd::geteuid().is_root() {
+        let name = program_name();
+        bail!("needs root to create namespaces: run it as root, e.g. `sudo {name} run -- sh`");
+    }
+    Ok(())
+}
