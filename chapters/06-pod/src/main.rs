@@ -32,7 +32,7 @@ enum Command {
     },
     /// Replay the story: a pod, its pause, two containers on one IP, a
     /// zombie reaped; all inside throwaway namespaces
-    Demo(ch06::demo::DemoArgs),
+    Demo(pfs_demo::DemoArgs),
 }
 
 #[derive(Subcommand)]
@@ -73,7 +73,7 @@ fn main() {
         Command::Pod(Pod::Rm(args)) => ch06::remove(&args, false),
         Command::Cleanup(args) => ch06::cleanup(&args),
         Command::Doctor { bridge } => ch06::doctor(&bridge),
-        Command::Demo(args) => ch06::demo::demo(&args),
+        Command::Demo(args) => pfs_demo::demo(&args),
     };
     ch01::exit_with(result)
 }
