@@ -129,7 +129,7 @@ pub struct Running {
 }
 
 impl Running {
-    /// Start `binary args...`, whose command must print one line when ready
+    /// Start `binary args...`, whose command must print `ready` when ready
     /// and then wait for stdin to close (e.g. `sh -c 'echo ready; read x'`).
     pub fn start(binary: &str, args: &[&str]) -> Self {
         let mut command = Command::new(binary);
@@ -229,7 +229,8 @@ impl Running {
             stdin,
             stdout,
         };
-        running.read_line();
+        let ready = running.read_line();
+        assert_eq!(ready, "ready", "{command:?} did not say it was ready");
         running
     }
 }
