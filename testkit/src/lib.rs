@@ -74,6 +74,24 @@ pub fn run(binary: &str, args: &[&str]) -> Output {
         .unwrap_or_else(|e| panic!("start {binary}: {e}"))
 }
 
+/// [`run`], as root, asserting that the run left the host as it found it.
+pub fn run_checking_host(binary: &str, args: &[&str]) -> Output {
+    require_root();
+    let before = HostState::capture();
+    let output = run(binary, args);
+    HostState::capture().assert_unchanged_since(&before);
+    output
+}
+
+/// The message of a refused command, asserting the refusal: exit status
+/// `code` and exactly one line on stderr.
+pub fn error_line(output: &Output, code: i32) -> String {
+    let message = stderr(output);
+    assert_eq!(output.status.code(), Some(code), "{message}");
+    assert_eq!(message.lines().count(), 1, "{message}");
+    message
+}
+
 /// Standard output as text.
 pub fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
@@ -82,6 +100,12 @@ pub fn stdout(output: &Output) -> String {
 /// Standard error as text.
 pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Assert that a command printed `expected` (showing all it said if not).
+pub fn assert_stdout_contains(output: &Output, expected: &str) {
+    let said = stdout(output);
+    assert!(said.contains(expected), "{said}{}", stderr(output));
 }
 
 /// Assert that each of `expected` appears in `text`, in this order: the
@@ -105,11 +129,18 @@ pub struct Running {
 }
 
 impl Running {
-    /// Start `binary args...`, whose command must print one line when ready
+    /// Start `binary args...`, whose command must print `ready` when ready
     /// and then wait for stdin to close (e.g. `sh -c 'echo ready; read x'`).
     pub fn start(binary: &str, args: &[&str]) -> Self {
         let mut command = Command::new(binary);
         command.args(args);
+        Self::start_command(command)
+    }
+
+    /// `binary OPTIONS -- sh -c 'echo ready; SCRIPT'`, started and ready.
+    pub fn sh(binary: &str, options: &[&str], script: &str) -> Self {
+        let mut command = Command::new(binary);
+        command.args(options).args(ready_then(script));
         Self::start_command(command)
     }
 
@@ -150,6 +181,22 @@ impl Running {
     }
 }
 
+/// The command of a container that says `ready`, then runs `script`.
+fn ready_then(script: &str) -> [String; 4] {
+    ["--", "sh", "-c", &format!("echo ready; {script}")].map(String::from)
+}
+
+/// Assert that the host's state is the same before, while the container
+/// `start` starts runs, and after it ended with status 0.
+pub fn assert_host_unchanged_during(start: impl FnOnce() -> Running) {
+    require_root();
+    let before = HostState::capture();
+    let container = start();
+    HostState::capture().assert_unchanged_since(&before);
+    assert_eq!(container.finish(), Some(0));
+    HostState::capture().assert_unchanged_since(&before);
+}
+
 /// A test that fails before `finish` must not leave its container running:
 /// two SIGTERMs make the chapter's runtime SIGKILL the command (see ch01)
 /// and clean up as usual.
@@ -182,7 +229,8 @@ impl Running {
             stdin,
             stdout,
         };
-        running.read_line();
+        let ready = running.read_line();
+        assert_eq!(ready, "ready", "{command:?} did not say it was ready");
         running
     }
 }
@@ -254,6 +302,21 @@ impl NetSandbox {
         let mut command = self.command(program);
         command.args(args);
         Running::start_command(command)
+    }
+
+    /// `program OPTIONS -- sh -c 'echo ready; SCRIPT'` in the sandbox, as
+    /// [`Running::sh`] does.
+    pub fn start_sh(&self, program: &str, options: &[&str], script: &str) -> Running {
+        let mut command = self.command(program);
+        command.args(options).args(ready_then(script));
+        Running::start_command(command)
+    }
+
+    /// A new sandbox, and its network as it is before the test.
+    pub fn with_snapshot() -> (Self, NetState) {
+        let sandbox = Self::new();
+        let before = sandbox.snapshot();
+        (sandbox, before)
     }
 
     /// Assert that no link whose name contains `name` is left, waiting up

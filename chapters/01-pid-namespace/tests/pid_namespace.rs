@@ -7,17 +7,13 @@ use std::time::Duration;
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use testkit::{namespace_of, require_root, run, stderr, stdout, HostState, Running};
+use testkit::{error_line, namespace_of, require_root, run_checking_host, stderr, stdout, Running};
 
 const CH01: &str = env!("CARGO_BIN_EXE_ch01");
 
 /// Run `ch01 run -- ARGS`, checking that the host is left as it was.
 fn ch01_run(args: &[&str]) -> std::process::Output {
-    require_root();
-    let before = HostState::capture();
-    let output = run(CH01, &[&["run", "--"], args].concat());
-    HostState::capture().assert_unchanged_since(&before);
-    output
+    run_checking_host(CH01, &[&["run", "--"], args].concat())
 }
 
 #[test]
@@ -55,9 +51,7 @@ fn an_unknown_command_exits_127_with_one_line() {
 #[test]
 fn a_missing_command_is_one_clear_line() {
     let output = ch01_run(&[]);
-    assert_eq!(output.status.code(), Some(125));
-    let message = stderr(&output);
-    assert_eq!(message.lines().count(), 1, "{message}");
+    let message = error_line(&output, 125);
     assert!(message.starts_with("ch01: missing command"), "{message}");
 }
 
@@ -70,10 +64,8 @@ fn without_root_it_says_it_needs_root() {
         .gid(65534)
         .output()
         .expect("run ch01 as nobody");
-    assert_eq!(output.status.code(), Some(125));
-    let message = stderr(&output);
+    let message = error_line(&output, 125);
     assert!(message.starts_with("ch01: needs root"), "{message}");
-    assert_eq!(message.lines().count(), 1, "{message}");
 }
 
 #[test]
@@ -97,10 +89,7 @@ fn signals_reach_the_command() {
 #[test]
 fn pid_1_ignores_a_signal_it_has_no_handler_for_and_a_second_one_kills_it() {
     require_root();
-    let mut container = Running::start(
-        CH01,
-        &["run", "--", "sh", "-c", "echo ready; exec sleep 60"],
-    );
+    let mut container = Running::sh(CH01, &["run"], "exec sleep 60");
     let ch01 = Pid::from_raw(container.child.id() as i32);
     kill(ch01, Signal::SIGTERM).unwrap();
     sleep(Duration::from_millis(300));
@@ -119,7 +108,7 @@ fn pid_1_ignores_a_signal_it_has_no_handler_for_and_a_second_one_kills_it() {
 #[test]
 fn only_the_first_child_goes_into_the_new_pid_namespace() {
     require_root();
-    let container = Running::start(CH01, &["run", "--", "sh", "-c", "echo ready; read x"]);
+    let container = Running::sh(CH01, &["run"], "read x");
     let ch01 = container.child.id().to_string();
     // The runtime's own later children would stay on the host.
     assert_eq!(
@@ -136,10 +125,7 @@ fn only_the_first_child_goes_into_the_new_pid_namespace() {
 #[test]
 fn killing_the_runtime_kills_the_container() {
     require_root();
-    let mut container = Running::start(
-        CH01,
-        &["run", "--", "sh", "-c", "echo ready; exec sleep 60"],
-    );
+    let mut container = Running::sh(CH01, &["run"], "exec sleep 60");
     let sleep_pid = container.command_pid();
     container.child.kill().unwrap(); // SIGKILL: ch01 cannot clean anything up
     container.child.wait().unwrap();

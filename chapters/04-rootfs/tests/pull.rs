@@ -185,29 +185,71 @@ fn assert_nothing_left(data: &Path, bad_digest: &str) {
     }
 }
 
+/// What a pull test needs: a registry, the test images (not pushed yet),
+/// and an empty data directory to pull into.
+struct Pull {
+    registry: Registry,
+    images: Images,
+    data: TempDir,
+}
+
+impl Pull {
+    /// As root: start the registry and build the images.
+    fn setup() -> Self {
+        testkit::require_root();
+        Pull {
+            registry: Registry::start(),
+            images: build_images(),
+            data: TempDir::new("pull-data"),
+        }
+    }
+
+    /// Push the layout's `tag` to the registry as `name`: its reference.
+    fn push(&self, tag: &str, name: &str) -> String {
+        self.images.layout.push(tag, &self.registry, name)
+    }
+
+    /// `ch04 pull REFERENCE` into our data directory.
+    fn pull(&self, reference: &str) -> Output {
+        ch04(&self.data.path, &["pull", reference])
+    }
+
+    /// `ch04 pull REFERENCE`, which must work: the image's root filesystem.
+    fn pulled(&self, reference: &str) -> PathBuf {
+        let output = self.pull(reference);
+        assert!(
+            output.status.success(),
+            "pull {reference}: {}",
+            testkit::stderr(&output)
+        );
+        PathBuf::from(testkit::stdout(&output).trim())
+    }
+
+    /// Change a blob in the registry's own storage, behind its back: it
+    /// serves it as if nothing happened.
+    fn tamper(&self, digest: &str, change: impl FnOnce(&mut Vec<u8>)) {
+        let data_file = self.registry.blob_data(digest);
+        let mut bytes = fs::read(&data_file).unwrap();
+        change(&mut bytes);
+        fs::write(&data_file, &bytes).unwrap();
+    }
+}
+
 #[test]
 fn pull_applies_layers_in_order_with_whiteouts() {
-    testkit::require_root();
-    let registry = Registry::start();
-    let images = build_images();
-    let v1 = images.layout.push("v1", &registry, "busybox:v1");
-    let v2 = images.layout.push("v2", &registry, "busybox:v2");
-    let data = TempDir::new("pull-data");
+    let pull = Pull::setup();
+    let v1 = pull.push("v1", "busybox:v1");
+    let v2 = pull.push("v2", "busybox:v2");
+    let data = &pull.data;
 
-    let output = ch04(&data.path, &["pull", &v1]);
-    assert!(
-        output.status.success(),
-        "pull v1: {}",
-        testkit::stderr(&output)
-    );
-    let rootfs_v1 = PathBuf::from(testkit::stdout(&output).trim());
+    let rootfs_v1 = pull.pulled(&v1);
     assert!(rootfs_v1.starts_with(&data.path), "{}", rootfs_v1.display());
     assert_eq!(
         fs::read_to_string(rootfs_v1.join("etc/motd")).unwrap(),
         "welcome to layer 2\n"
     );
 
-    let output = ch04(&data.path, &["pull", &v2]);
+    let output = pull.pull(&v2);
     let progress = testkit::stderr(&output);
     assert!(output.status.success(), "pull v2: {progress}");
     let rootfs = PathBuf::from(testkit::stdout(&output).trim());
@@ -243,7 +285,9 @@ fn pull_applies_layers_in_order_with_whiteouts() {
 
     // Every blob is cached by digest, nothing is left in tmp/.
     let cached = all_files(&data.join("blobs/sha256"));
-    for digest in images.layer_digests("v2") {
+    let digests = pull.images.layer_digests("v2");
+    assert_eq!(digests.len(), 4, "{digests:?}");
+    for digest in digests {
         assert!(
             cached.contains(&digest[7..].to_string()),
             "{digest} not cached"
@@ -252,7 +296,7 @@ fn pull_applies_layers_in_order_with_whiteouts() {
     assert!(all_files(&data.join("tmp")).is_empty());
 
     // Pulling again finds it up to date.
-    let output = ch04(&data.path, &["pull", &v2]);
+    let output = pull.pull(&v2);
     assert!(output.status.success());
     assert!(testkit::stderr(&output).contains("up to date"));
     assert_eq!(PathBuf::from(testkit::stdout(&output).trim()), rootfs);
@@ -260,20 +304,10 @@ fn pull_applies_layers_in_order_with_whiteouts() {
 
 #[test]
 fn pull_picks_this_machine_from_an_image_index() {
-    testkit::require_root();
-    let registry = Registry::start();
-    let images = build_images();
+    let pull = Pull::setup();
     // The index's entry for this machine is v2; the other platform's is v1.
-    images.add_index("multi", "v2", "v1");
-    let reference = images.layout.push("multi", &registry, "multi:latest");
-    let data = TempDir::new("pull-data");
-    let output = ch04(&data.path, &["pull", &reference]);
-    assert!(
-        output.status.success(),
-        "pull: {}",
-        testkit::stderr(&output)
-    );
-    let rootfs = PathBuf::from(testkit::stdout(&output).trim());
+    pull.images.add_index("multi", "v2", "v1");
+    let rootfs = pull.pulled(&pull.push("multi", "multi:latest"));
     assert!(
         rootfs.join("opt/app/hello").exists(),
         "not this machine's image"
@@ -283,17 +317,9 @@ fn pull_picks_this_machine_from_an_image_index() {
 
 #[test]
 fn a_pulled_image_runs() {
-    testkit::require_root();
-    let registry = Registry::start();
-    let images = build_images();
-    let reference = images.layout.push("v2", &registry, "runme:v2");
-    let data = TempDir::new("pull-data");
-    let output = ch04(&data.path, &["pull", &reference]);
-    assert!(
-        output.status.success(),
-        "pull: {}",
-        testkit::stderr(&output)
-    );
+    let pull = Pull::setup();
+    let reference = pull.push("v2", "runme:v2");
+    pull.pulled(&reference);
 
     let before = testkit::HostState::capture();
     let args = [
@@ -307,7 +333,7 @@ fn a_pulled_image_runs() {
         "-c",
         "cat /etc/os-release /opt/app/hello; test ! -e /etc/motd && echo no-motd",
     ];
-    let output = ch04(&data.path, &args);
+    let output = ch04(&pull.data.path, &args);
     let stdout = testkit::stdout(&output);
     assert!(output.status.success(), "run: {}", testkit::stderr(&output));
     assert!(stdout.contains("BusyBox"), "{stdout}");
@@ -318,28 +344,22 @@ fn a_pulled_image_runs() {
 
 #[test]
 fn a_tampered_layer_fails_the_pull_and_leaves_nothing() {
-    testkit::require_root();
-    let registry = Registry::start();
-    let images = build_images();
-    let reference = images.layout.push("v1", &registry, "tampered:v1");
-    // Change one byte in the middle of the busybox layer, in the
-    // registry's own storage: the registry serves it as if nothing happened.
-    let layer = images.layer_digests("v1")[0].clone();
-    let data_file = registry.blob_data(&layer);
-    let mut bytes = fs::read(&data_file).unwrap();
-    let middle = bytes.len() / 2;
-    bytes[middle] ^= 0xff;
-    fs::write(&data_file, &bytes).unwrap();
+    let pull = Pull::setup();
+    let reference = pull.push("v1", "tampered:v1");
+    // Change one byte in the middle of the busybox layer.
+    let layer = pull.images.layer_digests("v1")[0].clone();
+    pull.tamper(&layer, |bytes| {
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0xff;
+    });
 
-    let data = TempDir::new("pull-data");
-    let output = ch04(&data.path, &["pull", &reference]);
-    let line = failure_line(&output);
+    let line = failure_line(&pull.pull(&reference));
     assert!(line.contains("digest mismatch"), "{line}");
     assert!(line.contains(&layer), "{line}");
-    assert_nothing_left(&data.path, &layer);
+    assert_nothing_left(&pull.data.path, &layer);
     // The image is not "pulled" either.
     let output = ch04(
-        &data.path,
+        &pull.data.path,
         &["run", "--net", "none", "--rootfs", &reference, "--", "true"],
     );
     assert!(failure_line(&output).contains("ch04 pull"));
@@ -347,44 +367,34 @@ fn a_tampered_layer_fails_the_pull_and_leaves_nothing() {
 
 #[test]
 fn a_tampered_manifest_fails_the_pull() {
-    testkit::require_root();
-    let registry = Registry::start();
-    let images = build_images();
-    let reference = images.layout.push("v1", &registry, "tampered-manifest:v1");
+    let pull = Pull::setup();
+    let reference = pull.push("v1", "tampered-manifest:v1");
     // The manifest is a blob too: add a space to it, still valid JSON.
-    let manifest = images.manifest_descriptor("v1")["digest"]
+    let manifest = pull.images.manifest_descriptor("v1")["digest"]
         .as_str()
         .unwrap()
         .to_string();
-    let data_file = registry.blob_data(&manifest);
-    let mut bytes = fs::read(&data_file).unwrap();
-    bytes.push(b' ');
-    fs::write(&data_file, &bytes).unwrap();
+    pull.tamper(&manifest, |bytes| bytes.push(b' '));
 
-    let data = TempDir::new("pull-data");
-    let output = ch04(&data.path, &["pull", &reference]);
-    let line = failure_line(&output);
+    let line = failure_line(&pull.pull(&reference));
     assert!(line.contains("manifest digest mismatch"), "{line}");
-    assert_nothing_left(&data.path, &manifest);
+    assert_nothing_left(&pull.data.path, &manifest);
 }
 
 #[test]
 fn an_unknown_image_is_not_found() {
-    testkit::require_root();
-    let registry = Registry::start();
-    let images = build_images();
-    images.layout.push("v1", &registry, "known:v1");
-    let data = TempDir::new("pull-data");
+    let pull = Pull::setup();
+    pull.push("v1", "known:v1");
+    let address = pull.registry.address();
     for reference in [
-        format!("{}/unknown:latest", registry.address()),
-        format!("{}/known:no-such-tag", registry.address()),
+        format!("{address}/unknown:latest"),
+        format!("{address}/known:no-such-tag"),
     ] {
-        let output = ch04(&data.path, &["pull", &reference]);
-        let line = failure_line(&output);
+        let line = failure_line(&pull.pull(&reference));
         assert!(line.contains("not found"), "{line}");
         assert!(line.contains(&reference), "{line}");
     }
-    assert!(all_files(&data.join("images")).is_empty());
+    assert!(all_files(&pull.data.join("images")).is_empty());
 }
 
 #[test]

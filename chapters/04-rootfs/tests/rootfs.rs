@@ -6,7 +6,10 @@
 
 use std::path::{Path, PathBuf};
 
-use testkit::{require_root, run, stderr, stdout, HostState, Running};
+use testkit::{
+    assert_host_unchanged_during, assert_stdout_contains, error_line, require_root, run,
+    run_checking_host, stderr, stdout, Running,
+};
 
 const CH04: &str = env!("CARGO_BIN_EXE_ch04");
 
@@ -17,13 +20,16 @@ fn data_dir() -> &'static Path {
 /// `ch04 run --net none ARGS`, checking that the host and the containers
 /// directory are left as they were.
 fn ch04_run(args: &[&str]) -> std::process::Output {
-    require_root();
     data_dir();
-    let before = HostState::capture();
-    let output = run(CH04, &[&["run", "--net", "none"], args].concat());
-    HostState::capture().assert_unchanged_since(&before);
+    let output = run_checking_host(CH04, &[&["run", "--net", "none"], args].concat());
     assert_no_container_left();
     output
+}
+
+/// A container that waits until it is told to finish.
+fn start_waiting() -> Running {
+    data_dir();
+    Running::sh(CH04, &["run", "--net", "none"], "read x")
 }
 
 fn assert_no_container_left() {
@@ -43,12 +49,7 @@ fn assert_no_container_left() {
 #[test]
 fn the_container_sees_the_busybox_root() {
     let output = ch04_run(&["--", "cat", "/etc/os-release"]);
-    assert!(
-        stdout(&output).contains("ID=busybox"),
-        "{}{}",
-        stdout(&output),
-        stderr(&output)
-    );
+    assert_stdout_contains(&output, "ID=busybox");
 }
 
 #[test]
@@ -78,6 +79,9 @@ fn the_containers_writes_vanish_and_never_reach_the_image() {
         Some(0),
         "a new container sees the old one's file"
     );
+    // (ls said so: a container that never started would fail as well.)
+    let said = stderr(&again);
+    assert!(said.contains("/written: No such file"), "{said}");
 }
 
 #[test]
@@ -136,24 +140,7 @@ fn the_container_has_its_own_proc_dev_and_tmp() {
 
 #[test]
 fn the_hosts_mount_table_is_unchanged_during_the_run() {
-    require_root();
-    data_dir();
-    let before = HostState::capture();
-    let container = Running::start(
-        CH04,
-        &[
-            "run",
-            "--net",
-            "none",
-            "--",
-            "sh",
-            "-c",
-            "echo ready; read x",
-        ],
-    );
-    HostState::capture().assert_unchanged_since(&before);
-    assert_eq!(container.finish(), Some(0));
-    HostState::capture().assert_unchanged_since(&before);
+    assert_host_unchanged_during(start_waiting);
 }
 
 #[test]
@@ -176,9 +163,7 @@ fn a_rootfs_without_the_command_says_command_not_found() {
 #[test]
 fn an_image_that_was_not_pulled_is_one_line() {
     let output = ch04_run(&["--rootfs", "127.0.0.1:5999/never-pulled:1", "--", "true"]);
-    assert_eq!(output.status.code(), Some(125));
-    let message = stderr(&output);
-    assert_eq!(message.lines().count(), 1, "{message}");
+    let message = error_line(&output, 125);
     assert!(message.contains("ch04 pull"), "{message}");
 }
 
@@ -195,33 +180,16 @@ fn a_debootstrapped_debian_prints_debians_os_release() {
         stderr(&built)
     );
     let output = ch04_run(&["--rootfs", "debian", "--", "cat", "/etc/os-release"]);
-    assert!(
-        stdout(&output).contains("ID=debian"),
-        "{}{}",
-        stdout(&output),
-        stderr(&output)
-    );
+    assert_stdout_contains(&output, "ID=debian");
 }
 
 #[test]
 fn the_hosts_root_is_gone_from_the_containers_mount_namespace() {
     require_root();
-    data_dir();
     // chroot would only change the container's view of `/`; after
     // pivot_root and the detach, the mount namespace's own root is the
     // container's too. `nsenter --mount` starts at the namespace's root.
-    let container = Running::start(
-        CH04,
-        &[
-            "run",
-            "--net",
-            "none",
-            "--",
-            "sh",
-            "-c",
-            "echo ready; read x",
-        ],
-    );
+    let container = start_waiting();
     let pid = container.command_pid();
     let seen = run(
         "nsenter",

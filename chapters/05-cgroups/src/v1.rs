@@ -103,7 +103,8 @@ impl ControlGroup for CgroupV1 {
         Stats {
             peak_memory: read_number(&self.dir("memory").join("memory.max_usage_in_bytes")),
             cpu_usec: read_number(&self.dir("cpuacct").join("cpuacct.usage")).map(|ns| ns / 1000),
-            peak_tasks: None, // v1 keeps no peak of pids
+            // Newer kernels keep a peak of pids in v1 too; older ones: n/a.
+            peak_tasks: read_number(&self.dir("pids").join("pids.peak")),
         }
     }
 

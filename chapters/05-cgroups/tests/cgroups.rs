@@ -2,19 +2,20 @@
 //! the machine runs (v1/hybrid on the CI host, v2 in scripts/vm-test.sh).
 //! Run as root. `--net none` keeps the host's network out of it.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
-use testkit::{require_root, run, stderr, stdout, test_data_dir, HostState, Running};
+use testkit::{
+    error_line, require_root, run_checking_host, stderr, stdout, test_data_dir, HostState, Running,
+};
 
 const CH05: &str = env!("CARGO_BIN_EXE_ch05");
 
 /// `ch05 run --net none ARGS`, checking the host and that no group is left.
 fn ch05_run(args: &[&str]) -> std::process::Output {
-    require_root();
     test_data_dir();
-    let before = HostState::capture();
-    let output = run(CH05, &[&["run", "--net", "none"], args].concat());
-    HostState::capture().assert_unchanged_since(&before);
+    let output = run_checking_host(CH05, &[&["run", "--net", "none"], args].concat());
     assert_no_stale_group();
     output
 }
@@ -46,13 +47,17 @@ fn assert_no_stale_group() {
     assert!(stale.is_empty(), "groups left behind: {stale:?}");
 }
 
-/// The pids group of a running `ch05` process, v2 or v1.
-fn pids_group(ch05_pid: u32) -> PathBuf {
+/// The group of a running `ch05` process that holds `controller`'s files:
+/// v2's one group, or v1's in that controller's hierarchy.
+fn group_of(ch05_pid: u32, controller: &str) -> PathBuf {
     let v2 = Path::new("/sys/fs/cgroup/pods-from-scratch").join(ch05_pid.to_string());
     if v2.exists() {
         v2
     } else {
-        Path::new("/sys/fs/cgroup/pids/pods-from-scratch").join(ch05_pid.to_string())
+        Path::new("/sys/fs/cgroup")
+            .join(controller)
+            .join("pods-from-scratch")
+            .join(ch05_pid.to_string())
     }
 }
 
@@ -87,7 +92,7 @@ fn a_fork_bomb_cannot_pass_the_pids_limit() {
         seen.contains("fork"),
         "the container should see fork fail, saw: {seen}"
     );
-    let group = pids_group(container.child.id());
+    let group = group_of(container.child.id(), "pids");
     let current: u64 = std::fs::read_to_string(group.join("pids.current"))
         .unwrap()
         .trim()
@@ -140,13 +145,64 @@ fn the_container_sees_its_own_group_as_root() {
 
 #[test]
 fn stats_report_what_the_group_used() {
-    let output = ch05_run(&["--stats", "--", "true"]);
-    assert!(output.status.success(), "{}", stderr(&output));
-    assert!(
-        stderr(&output).contains("stats: peak memory "),
-        "{}",
-        stderr(&output)
-    );
+    require_root();
+    test_data_dir();
+    let before = HostState::capture();
+    // The shell holds a megabyte or two (seq's output) while it waits.
+    let script = "x=$(seq 200000); echo ready; read y";
+    let mut command = Command::new(CH05);
+    command
+        .args(["run", "--net", "none", "--stats", "--", "sh", "-c", script])
+        .stderr(Stdio::piped());
+    let mut container = Running::start_command(command);
+    // What this kernel counts for the group, v2 file or v1 file: those
+    // counters must be numbers in the report, the others "n/a".
+    let pid = container.child.id();
+    let kept = |controller: &str, v2: &str, v1: &str| {
+        let group = group_of(pid, controller);
+        group.join(v2).exists() || group.join(v1).exists()
+    };
+    let counters = [
+        (
+            "peak memory",
+            kept("memory", "memory.peak", "memory.max_usage_in_bytes"),
+        ),
+        ("CPU time", kept("cpuacct", "cpu.stat", "cpuacct.usage")),
+        ("peak tasks", kept("pids", "pids.peak", "pids.peak")),
+    ];
+    let mut report = String::new();
+    let mut errors = container.child.stderr.take().expect("stderr");
+    assert_eq!(container.finish(), Some(0));
+    errors.read_to_string(&mut report).expect("read stderr");
+    HostState::capture().assert_unchanged_since(&before);
+    assert_no_stale_group();
+
+    let line = report
+        .lines()
+        .find_map(|l| l.strip_prefix("ch05: stats: "))
+        .unwrap_or_else(|| panic!("no stats line in: {report}"));
+    for (counter, kept) in counters {
+        let value = line
+            .split(&format!("{counter} "))
+            .nth(1)
+            .and_then(|rest| rest.split([' ', ',']).next())
+            .unwrap_or_else(|| panic!("no {counter} in: {line}"));
+        if !kept {
+            assert_eq!(
+                value, "n/a",
+                "{counter}: the kernel does not count it: {line}"
+            );
+            continue;
+        }
+        let number: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("{counter} is not a number: {line}"));
+        // (CPU time may round to 0.00 s; memory and tasks may not be 0.)
+        assert!(
+            number > 0.0 || counter == "CPU time",
+            "{counter} is 0: {line}"
+        );
+    }
 }
 
 #[test]
@@ -154,10 +210,8 @@ fn bad_limits_are_one_line_and_nothing_is_created() {
     // (ch05_run fails if a group of the refused run was left behind.)
     for args in [["--memory", "12X"], ["--pids", "0"], ["--cpus", "0"]] {
         let output = ch05_run(&[&args[..], &["--", "echo", "ran"]].concat());
-        assert_eq!(output.status.code(), Some(125), "{args:?}");
+        let message = error_line(&output, 125);
         assert_eq!(stdout(&output), "", "the command must not run");
-        let message = stderr(&output);
-        assert_eq!(message.lines().count(), 1, "{message}");
         assert!(message.starts_with("ch05: invalid"), "{message}");
     }
 }

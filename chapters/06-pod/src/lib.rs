@@ -20,7 +20,6 @@
 //! - `ch06 pod rm NAME` stops the containers, then pause, and undoes
 //!   everything.
 
-pub mod demo;
 pub mod detach;
 pub mod layers;
 pub mod state;

@@ -17,7 +17,7 @@ enum Command {
     Doctor(ch03::BridgeArgs),
     /// Replay the story: a pod, its pause, two containers on one IP, a
     /// zombie reaped; all inside throwaway namespaces
-    Demo(ch06::demo::DemoArgs),
+    Demo(pfs_demo::DemoArgs),
 }
 
 #[derive(Subcommand)]
@@ -56,7 +56,7 @@ fn main() {
             Command::Pod(Pod::Rm(args)) => ch06::remove(&args, false),
             Command::Cleanup(args) => ch06::cleanup(&args),
             Command::Doctor(bridge) => ch06::doctor(&bridge),
-            Command::Demo(args) => ch06::demo::demo(&args),
+            Command::Demo(args) => pfs_demo::demo(&args),
         },
     )
 }

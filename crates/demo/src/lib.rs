@@ -1,6 +1,13 @@
 //! `ch06 demo`: the story of the pod, replayed step by step, each step a
 //! `ch06` command and a line saying what it shows.
 //!
+//! Machinery, not a lesson: this crate stages chapter 06's commands; it
+//! teaches nothing of its own. The lesson is chapter 06
+//! (`chapters/06-pod`: the pause process, shared namespaces, one IP per
+//! pod), and the book's chapter 06 page shows what the demo prints, step
+//! by step. `ch06 demo` calls [`demo`]; the steps run the `ch06` program
+//! itself (its `/proc/self/exe`, copied into the sandbox).
+//!
 //! Safe on a laptop: the demo first starts itself again, with chapter 01's
 //! runtime, in a throwaway "host" of its own: new PID, mount and network
 //! namespaces, a fresh `/proc`, and a tmpfs on `/tmp` for its state and
@@ -20,7 +27,7 @@ use anyhow::{Context, Result};
 use ch01::{explain, Layer};
 use nix::mount::{mount, MsFlags};
 use nix::sched::CloneFlags;
-use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+use nix::sys::signal::{signal, SigHandler, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 
 /// Options of `demo`.
@@ -151,14 +158,10 @@ fn reap_orphans() {
 
 fn tell_the_story(args: &DemoArgs) -> Result<i32> {
     // PID 1 ignores signals it has no handler for: catch them, to clean up.
-    let action = SigAction::new(
-        SigHandler::Handler(on_interrupt),
-        SaFlags::SA_RESTART,
-        SigSet::empty(),
-    );
-    for signal in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+    // (glibc's signal(3) restarts the calls a signal interrupts.)
+    for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
         // SAFETY: the handler only stores to an atomic.
-        unsafe { sigaction(signal, &action) }.context("sigaction")?;
+        unsafe { signal(sig, SigHandler::Handler(on_interrupt)) }.context("signal")?;
     }
     // Single-threaded: setting the environment for our children is safe.
     std::env::set_var("PFS_STATE_DIR", format!("{SANDBOX_DIR}/state"));
