@@ -5,10 +5,10 @@
 //! - an image pulled from a registry with `ch04 pull` (see [`pfs_image`]);
 //! - or any directory, written `/path` or `./path`.
 //!
-//! Each is cached under the data directory and made atomically
+//! Each is cached under the data directory and made once, atomically
 //! ([`pfs_image::cache`]): built in a temporary directory beside its final
 //! place, then renamed, so a failed or interrupted build never leaves a
-//! half-made rootfs behind.
+//! half-made rootfs behind, and two first builds at once make it once.
 
 use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};

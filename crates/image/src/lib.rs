@@ -21,12 +21,14 @@
 //!    would write outside it; the digest is checked when the stream ends.
 //!
 //! [`pull`] tells that story from the top; [`store`] keeps the results,
-//! [`progress`] shows them (and handles Ctrl-C), and [`cache`] builds
-//! chapter 04's root filesystems atomically. Under the data directory ([`cache::data_dir`]):
+//! [`progress`] shows them (and handles Ctrl-C), and [`cache`] makes
+//! every cached artefact (images and chapter 04's root filesystems) once
+//! and atomically. Under the data directory ([`cache::data_dir`]):
 //!
 //! ```text
 //! blobs/sha256/HEX     verified blobs (layers and configs), reused by later pulls
 //! images/NAME/rootfs   the unpacked image, with manifest.json, config.json, digest
+//! locks/NAME.lock      held while NAME is pulled: one pull of an image at a time
 //! tmp/PID-N/           a pull in progress; removed when it fails
 //! ```
 //!

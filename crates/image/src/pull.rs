@@ -40,6 +40,9 @@ pub fn pull(args: &PullArgs) -> Result<PathBuf> {
     let mut registry = Registry::new(&reference, args.insecure)?;
     let manifest = resolve_manifest(&mut registry, &reference)?;
     let image_dir = store.image_dir(&reference);
+    // One pull of an image at a time: a second one waits here, then finds
+    // the first one's result up to date.
+    let _lock = store.lock_image(&reference)?;
     if is_up_to_date(&image_dir, &manifest.digest) {
         say(&format!("{reference} is up to date ({})", manifest.digest));
         return Ok(image_dir.join("rootfs"));

@@ -2,6 +2,7 @@
 //! documentation for its layout): verified blobs, unpacked images, and the
 //! private work directories of pulls in progress.
 
+use crate::cache::{lock, Lock};
 use crate::reference::Reference;
 use anyhow::{Context, Result};
 use oci_spec::image::Digest;
@@ -37,7 +38,7 @@ impl Store {
         let store = Store {
             root: root.to_path_buf(),
         };
-        for dir in ["blobs/sha256", "images", "tmp"] {
+        for dir in ["blobs/sha256", "images", "locks", "tmp"] {
             let dir = root.join(dir);
             fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
         }
@@ -51,6 +52,17 @@ impl Store {
 
     pub(crate) fn image_dir(&self, reference: &Reference) -> PathBuf {
         self.root.join("images").join(reference.dir_name())
+    }
+
+    /// Wait for, then hold, the lock of one image: `locks/NAME.lock`. (Not
+    /// in `images/`, which holds finished images only.)
+    pub(crate) fn lock_image(&self, reference: &Reference) -> Result<Lock> {
+        lock(
+            &self
+                .root
+                .join("locks")
+                .join(format!("{}.lock", reference.dir_name())),
+        )
     }
 
     /// `tmp/PID-N`, with an empty `rootfs` in it, private to root: nobody
