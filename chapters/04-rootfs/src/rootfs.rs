@@ -13,7 +13,7 @@
 use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context, Result};
 
@@ -138,7 +138,10 @@ pub fn debootstrap(suite: &str, variant: &str) -> Result<PathBuf> {
             command.arg(mirror);
         }
         eprintln!("running: {command:?}");
+        // Its log goes to stderr: our stdout is the rootfs path alone,
+        // for scripts (`rootfs=$(ch04 rootfs debootstrap)`).
         let status = command
+            .stdout(Stdio::from(std::io::stderr()))
             .status()
             .context("debootstrap not found: install the debootstrap package")?;
         if !status.success() {
