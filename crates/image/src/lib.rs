@@ -36,11 +36,13 @@
 //! `images/` at the very end, so a failed pull (bad digest, 404, network
 //! error, Ctrl-C) leaves no rootfs and no partial blob behind.
 //!
-//! Why our own client: the maintained Rust clients of the distribution
-//! protocol (`oci-client`) are async-only, and would put a tokio runtime in
-//! a process that later forks a container; a blocking `reqwest` + `flate2`
-//! + `tar` pipeline is also a path a learner can follow line by line.
-//! `oci-spec` gives us the manifest, index and config types.
+//! Why our own client: the maintained Rust client of the distribution
+//! protocol (`oci-client`) is async-only, and would put a tokio runtime in
+//! a process that later forks a container. A blocking pipeline of
+//! `reqwest`, `flate2` and `tar` is also a path a learner can follow line
+//! by line. `oci-spec` gives us the manifest, index and config types (its
+//! `distribution::Reference` parses the same reference grammar; we keep our
+//! parser, which the book reads and whose refusals name the bad part).
 
 pub mod blob;
 pub mod cache;
