@@ -41,7 +41,6 @@ pub fn lock(path: &Path) -> Result<Lock> {
         .with_context(|| format!("flock {}", path.display()))
 }
 
-// ANCHOR: build_atomically
 /// Build `target` unless it is there: into `TARGET.tmp-PID`, then renamed
 /// to `TARGET`; the temporary directory is removed if the build fails.
 /// Holding `TARGET.lock` meanwhile, so concurrent first builds make it once.
@@ -63,7 +62,6 @@ pub fn build_atomically(target: &Path, build: impl FnOnce(&Path) -> Result<()>) 
     }
     built
 }
-// ANCHOR_END: build_atomically
 
 /// `/a/busybox` + `.lock` → `/a/busybox.lock`
 fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
