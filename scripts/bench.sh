@@ -69,6 +69,8 @@ if [ "${PFS_BENCH_SANDBOX:-}" != 1 ]; then
     if selected ch04-pull; then
         debian=$(as_root env PFS_DATA_DIR="${PFS_TEST_DATA_DIR:-/var/cache/pods-from-scratch/test-data}" \
             "$bin/ch04" rootfs debootstrap)
+        # stdout is the path alone (debootstrap's log goes to stderr).
+        [ -d "$debian" ] || { echo "bench: ch04 rootfs debootstrap gave no directory: $debian" >&2; exit 1; }
     fi
     as_root env PFS_BENCH_SANDBOX=1 PFS_BENCH_DEBIAN="$debian" RUNS="$RUNS" SLOW_RUNS="$SLOW_RUNS" \
         unshare --net --mount --propagation private bash scripts/bench.sh "$@"

@@ -11,9 +11,7 @@
 //!    detach the old root, mount `/proc`, `/sys`, a minimal `/dev` and `/tmp`;
 //! 3. parent, after exit: remove the upper directory, unless `--keep`.
 
-pub mod image;
 pub mod rootfs;
-pub mod unpack;
 
 use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};
@@ -51,13 +49,9 @@ impl RunArgs {
     }
 }
 
-/// Where images and root filesystems are cached: `$PFS_DATA_DIR`, or
-/// `/var/lib/pods-from-scratch`.
-pub fn data_dir() -> PathBuf {
-    std::env::var_os("PFS_DATA_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/var/lib/pods-from-scratch"))
-}
+// The cache of images and root filesystems is machinery (crates/image);
+// the chapters after this one find it here too.
+pub use pfs_image::{build_atomically, data_dir};
 
 /// The directory of a running container's overlay: `upper`, `work`, `root`.
 fn container_dir(id: &str) -> PathBuf {
@@ -330,5 +324,5 @@ pub fn remove_stale_containers() -> Result<()> {
             }
         }
     }
-    rootfs::remove_unfinished_builds()
+    pfs_image::cache::remove_unfinished_builds()
 }

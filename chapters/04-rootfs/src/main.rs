@@ -11,7 +11,7 @@ enum Command {
     #[command(subcommand)]
     Rootfs(Rootfs),
     /// Pull an image from a registry into the cache (like `docker pull`)
-    Pull(ch04::image::PullArgs),
+    Pull(pfs_image::PullArgs),
     /// Remove what killed runs left (containers' directories, leases, veths)
     Cleanup(ch03::CleanupArgs),
 }
@@ -40,7 +40,7 @@ fn main() {
             Command::Rootfs(Rootfs::Debootstrap { suite, variant }) => {
                 built(ch04::rootfs::debootstrap(&suite, &variant))
             }
-            Command::Pull(args) => built(ch04::image::pull(&args)),
+            Command::Pull(args) => built(pfs_image::pull(&args)),
             Command::Cleanup(args) => ch04::remove_stale_containers()
                 .and_then(|()| ch03::cleanup(&args.bridge, args.all)),
         },

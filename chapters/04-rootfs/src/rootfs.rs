@@ -2,21 +2,22 @@
 //!
 //! - `busybox`: built here from the host's static busybox, offline, in a blink;
 //! - `debian`: a Debian made by `debootstrap` (`ch04 rootfs debootstrap`);
-//! - an image pulled from a registry with `ch04 pull` (see [`crate::image`]);
+//! - an image pulled from a registry with `ch04 pull` (see [`pfs_image`]);
 //! - or any directory, written `/path` or `./path`.
 //!
-//! Each is cached under the data directory and made atomically: built in a
-//! temporary directory beside its final place, then renamed, so a failed or
-//! interrupted build never leaves a half-made rootfs behind.
+//! Each is cached under the data directory and made once, atomically
+//! ([`pfs_image::cache`]): built in a temporary directory beside its final
+//! place, then renamed, so a failed or interrupted build never leaves a
+//! half-made rootfs behind, and two first builds at once make it once.
 
 use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context, Result};
 
-use crate::data_dir;
+use crate::{build_atomically, data_dir};
 
 /// The static busybox of Debian's and Ubuntu's `busybox-static` package.
 const HOST_BUSYBOX: &str = "/bin/busybox";
@@ -43,7 +44,7 @@ pub fn resolve(rootfs: &str) -> Result<PathBuf> {
             dir.canonicalize()
                 .with_context(|| format!("rootfs directory {path}"))
         }
-        image => crate::image::pulled_rootfs(image),
+        image => pfs_image::pulled_rootfs(image),
     }
 }
 
@@ -137,7 +138,10 @@ pub fn debootstrap(suite: &str, variant: &str) -> Result<PathBuf> {
             command.arg(mirror);
         }
         eprintln!("running: {command:?}");
+        // Its log goes to stderr: our stdout is the rootfs path alone,
+        // for scripts (`rootfs=$(ch04 rootfs debootstrap)`).
         let status = command
+            .stdout(Stdio::from(std::io::stderr()))
             .status()
             .context("debootstrap not found: install the debootstrap package")?;
         if !status.success() {
@@ -170,39 +174,4 @@ fn host_debian_mirror() -> Option<String> {
                 .collect::<Vec<_>>()
         })
         .next()
-}
-
-/// Build into `TARGET.tmp-PID`, then rename to `TARGET`; remove the
-/// temporary directory if the build fails.
-pub fn build_atomically(target: &Path, build: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
-    let parent = target.parent().expect("a rootfs has a parent directory");
-    fs::create_dir_all(parent).with_context(|| format!("create {}", parent.display()))?;
-    let tmp = PathBuf::from(format!("{}.tmp-{}", target.display(), std::process::id()));
-    let _ = fs::remove_dir_all(&tmp);
-    fs::create_dir(&tmp).with_context(|| format!("create {}", tmp.display()))?;
-    let built = build(&tmp).and_then(|()| {
-        fs::rename(&tmp, target).with_context(|| format!("rename to {}", target.display()))
-    });
-    if built.is_err() {
-        let _ = fs::remove_dir_all(&tmp);
-    }
-    built
-}
-
-/// Remove the temporary directories of builds that were killed.
-pub fn remove_unfinished_builds() -> Result<()> {
-    let dir = data_dir().join("rootfs");
-    let Ok(entries) = fs::read_dir(&dir) else {
-        return Ok(());
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if let Some((_, pid)) = name.rsplit_once(".tmp-") {
-            if !Path::new("/proc").join(pid).exists() {
-                fs::remove_dir_all(entry.path())?;
-                println!("removed unfinished build {}", entry.path().display());
-            }
-        }
-    }
-    Ok(())
 }

@@ -303,6 +303,48 @@ fn pull_applies_layers_in_order_with_whiteouts() {
 }
 
 #[test]
+fn concurrent_pulls_of_one_image_make_one_store_entry() {
+    testkit::require_root();
+    let registry = Registry::start();
+    let images = build_images();
+    let reference = images.layout.push("v2", &registry, "together:v2");
+    let data = TempDir::new("pull-data");
+    let pulls: Vec<_> = (0..4)
+        .map(|_| {
+            Command::new(CH04)
+                .args(["pull", &reference])
+                .env("PFS_DATA_DIR", &data.path)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap_or_else(|e| panic!("start {CH04}: {e}"))
+        })
+        .collect();
+    let outputs: Vec<Output> = pulls
+        .into_iter()
+        .map(|pull| pull.wait_with_output().expect("wait for ch04"))
+        .collect();
+    for output in &outputs {
+        let stderr = testkit::stderr(output);
+        assert!(output.status.success(), "pull: {stderr}");
+        assert_eq!(testkit::stdout(output), testkit::stdout(&outputs[0]));
+    }
+    // One pull did the work; the others waited for it and used its result.
+    let pulled = outputs
+        .iter()
+        .filter(|o| testkit::stderr(o).contains("pulled "))
+        .count();
+    assert_eq!(pulled, 1, "{} pulls unpacked the image", pulled);
+    let entries: Vec<_> = fs::read_dir(data.join("images"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert!(all_files(&data.join("tmp")).is_empty());
+}
+
+#[test]
 fn pull_picks_this_machine_from_an_image_index() {
     let pull = Pull::setup();
     // The index's entry for this machine is v2; the other platform's is v1.

@@ -196,7 +196,7 @@ pub fn pause_rootfs() -> Result<PathBuf> {
         .join("rootfs")
         .join(format!("pause-{:016x}", fnv1a(PAUSE)));
     if !dir.is_dir() {
-        ch04::rootfs::build_atomically(&dir, |tmp| {
+        ch04::build_atomically(&dir, |tmp| {
             use std::os::unix::fs::PermissionsExt;
             let binary = tmp.join("pause");
             fs::write(&binary, PAUSE)?;

@@ -1,0 +1,186 @@
+//! Blobs: content-addressed bytes. Each is read through a hasher, from the
+//! store's cache or from the registry, and is trusted only once the whole
+//! stream matches the digest the manifest names.
+
+use crate::progress::interrupted;
+use crate::registry::Registry;
+use crate::store::{Store, WorkDir};
+use anyhow::{anyhow, bail, Context, Result};
+use indicatif::ProgressBar;
+use oci_spec::image::{Descriptor, Digest, DigestAlgorithm};
+use sha2::{Digest as _, Sha256};
+use std::fmt;
+use std::fs::{self, File};
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::path::PathBuf;
+
+/// Where a blob's bytes come from.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum BlobSource {
+    Cache,
+    Registry,
+}
+
+impl fmt::Display for BlobSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BlobSource::Cache => "cached",
+            BlobSource::Registry => "downloaded",
+        })
+    }
+}
+
+// ANCHOR: blob_reader
+/// A blob being read, from the cache or from the registry. Everything read
+/// is hashed and counted; what comes from the registry is also copied into
+/// a temporary file, which joins the cache only once its digest is right.
+pub(crate) struct BlobReader {
+    input: Box<dyn Read>,
+    pub(crate) source: BlobSource,
+    /// Where the verified blob is kept: `blobs/sha256/HEX`.
+    cached: PathBuf,
+    /// While downloading: the temporary copy (`tmp/PID-N/HEX.partial`).
+    copy: Option<(BufWriter<File>, PathBuf)>,
+    hasher: Sha256,
+    read: u64,
+    expected_digest: Digest,
+    expected_size: u64,
+    progress: ProgressBar,
+}
+
+/// Open a blob: the cached copy if there is one (checked again as it is
+/// read: a damaged cache is caught too), else `GET /v2/NAME/blobs/DIGEST`.
+pub(crate) fn open_blob(
+    registry: &mut Registry,
+    store: &Store,
+    work: &WorkDir,
+    descriptor: &Descriptor,
+    progress: ProgressBar,
+) -> Result<BlobReader> {
+    let digest = descriptor.digest();
+    if *digest.algorithm() != DigestAlgorithm::Sha256 {
+        bail!("blob {digest}: only sha256 digests are supported");
+    }
+    let cached = store.blob_path(digest);
+    let (input, source, copy): (Box<dyn Read>, _, _) = match File::open(&cached) {
+        Ok(file) => (Box::new(file), BlobSource::Cache, None),
+        Err(_) => {
+            let response = registry.get(&format!("blobs/{digest}"), None)?;
+            let response = registry.check_status(response, &format!("blob {digest}"))?;
+            let partial = work.path.join(format!("{}.partial", digest.digest()));
+            let file = File::create(&partial).context("create a temporary blob file")?;
+            let copy = (BufWriter::with_capacity(1 << 20, file), partial);
+            // Big reads from the network: fewer trips through reqwest.
+            let input = BufReader::with_capacity(1 << 20, response);
+            (Box::new(input), BlobSource::Registry, Some(copy))
+        }
+    };
+    Ok(BlobReader {
+        input,
+        source,
+        cached,
+        copy,
+        hasher: Sha256::new(),
+        read: 0,
+        expected_digest: digest.clone(),
+        expected_size: descriptor.size(),
+        progress,
+    })
+}
+
+impl Read for BlobReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if interrupted() {
+            return Err(io::Error::other("interrupted"));
+        }
+        let n = self.input.read(buf)?;
+        self.read += n as u64;
+        if self.read > self.expected_size {
+            // A registry cannot make us read (or store) more than the
+            // manifest promised.
+            return Err(io::Error::other(format!(
+                "the blob is larger than the {} bytes its descriptor says",
+                self.expected_size
+            )));
+        }
+        self.hasher.update(&buf[..n]);
+        if let Some((file, _)) = &mut self.copy {
+            file.write_all(&buf[..n])?;
+        }
+        self.progress.inc(n as u64);
+        Ok(n)
+    }
+}
+
+impl BlobReader {
+    /// Read what is left, then check size and digest. A good download joins
+    /// the cache; a bad blob is deleted (from the cache too), never kept.
+    pub(crate) fn finish(mut self) -> Result<()> {
+        // A read error (network, Ctrl-C) says nothing about the blob: the
+        // partial copy goes with the work directory, the cache stays.
+        io::copy(&mut self, &mut io::sink()).context("read the blob")?;
+        let verdict = self.verify();
+        match self.copy.take() {
+            Some((file, partial)) if verdict.is_ok() => {
+                file.into_inner().map_err(|e| e.into_error())?;
+                fs::rename(&partial, &self.cached).context("add the blob to the cache")?;
+            }
+            Some((file, partial)) => {
+                drop(file);
+                let _ = fs::remove_file(partial);
+            }
+            None if verdict.is_err() => {
+                let _ = fs::remove_file(&self.cached); // a damaged cache entry
+            }
+            None => {}
+        }
+        verdict.map_err(|e| anyhow!("{e:#} (the {} blob was deleted)", self.source))
+    }
+
+    fn verify(&self) -> Result<()> {
+        if self.read != self.expected_size {
+            bail!(
+                "size mismatch: {} bytes instead of {}",
+                self.read,
+                self.expected_size
+            );
+        }
+        let actual = format!("sha256:{:x}", self.hasher.clone().finalize());
+        let actual = Digest::try_from(actual).map_err(|e| anyhow!("{e}"))?;
+        verify_digest(&self.expected_digest, &actual, "blob")
+    }
+}
+// ANCHOR_END: blob_reader
+
+// ANCHOR: verify_digest
+/// The heart of content addressing: the name of a blob is the sha256 of
+/// its bytes, so nobody on the way can change them unnoticed.
+pub(crate) fn verify_digest(expected: &Digest, actual: &Digest, what: &str) -> Result<()> {
+    if expected != actual {
+        bail!("{what} digest mismatch: expected {expected}, got {actual}");
+    }
+    Ok(())
+}
+
+pub(crate) fn sha256_digest(bytes: &[u8]) -> Digest {
+    let text = format!("sha256:{:x}", Sha256::digest(bytes));
+    Digest::try_from(text).expect("a sha256 digest in hex is a valid digest")
+}
+// ANCHOR_END: verify_digest
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digests_are_compared() {
+        let empty = sha256_digest(b"");
+        assert_eq!(
+            empty.as_ref(),
+            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert!(verify_digest(&empty, &sha256_digest(b""), "blob").is_ok());
+        let error = verify_digest(&empty, &sha256_digest(b"x"), "blob").unwrap_err();
+        assert!(error.to_string().contains("digest mismatch"));
+    }
+}

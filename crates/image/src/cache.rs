@@ -1,0 +1,141 @@
+//! Cached artefacts under the data directory: root filesystems (busybox,
+//! debootstrap, ch06's pause) are built once, atomically, and the images
+//! pulled into the store are installed the same way.
+//!
+//! Atomically: a build happens in a temporary directory beside its final
+//! place, then is renamed there, so a failed or interrupted build never
+//! leaves a half-made artefact behind. Once: a build holds the artefact's
+//! lock (`flock(2)` on `NAME.lock`), so when two first builds start at the
+//! same time the second waits, then finds the first one's result and uses
+//! it.
+
+use anyhow::{Context, Result};
+use nix::fcntl::{Flock, FlockArg};
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+
+/// Where images and root filesystems are cached: `$PFS_DATA_DIR`, or
+/// `/var/lib/pods-from-scratch`.
+pub fn data_dir() -> PathBuf {
+    std::env::var_os("PFS_DATA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/lib/pods-from-scratch"))
+}
+
+/// An exclusive lock, held until dropped (or until the process ends: the
+/// kernel releases a dead process's locks, so none is ever left stale).
+pub type Lock = Flock<File>;
+
+/// Wait for, then hold, the lock file `path` (created if need be). The
+/// file itself stays: removing it would let a third process lock a new
+/// file of the same name while the second still waits on the old one.
+pub fn lock(path: &Path) -> Result<Lock> {
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .with_context(|| format!("open {}", path.display()))?;
+    Flock::lock(file, FlockArg::LockExclusive)
+        .map_err(|(_, errno)| errno)
+        .with_context(|| format!("flock {}", path.display()))
+}
+
+/// Build `target` unless it is there: into `TARGET.tmp-PID`, then renamed
+/// to `TARGET`; the temporary directory is removed if the build fails.
+/// Holding `TARGET.lock` meanwhile, so concurrent first builds make it once.
+pub fn build_atomically(target: &Path, build: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    let parent = target.parent().expect("an artefact has a parent directory");
+    fs::create_dir_all(parent).with_context(|| format!("create {}", parent.display()))?;
+    let _lock = lock(&with_suffix(target, ".lock"))?;
+    if target.is_dir() {
+        return Ok(()); // built by whoever held the lock before us
+    }
+    let tmp = with_suffix(target, &format!(".tmp-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&tmp);
+    fs::create_dir(&tmp).with_context(|| format!("create {}", tmp.display()))?;
+    let built = build(&tmp).and_then(|()| {
+        fs::rename(&tmp, target).with_context(|| format!("rename to {}", target.display()))
+    });
+    if built.is_err() {
+        let _ = fs::remove_dir_all(&tmp);
+    }
+    built
+}
+
+/// `/a/busybox` + `.lock` → `/a/busybox.lock`
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_os_string();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Remove the temporary directories of rootfs builds that were killed.
+pub fn remove_unfinished_builds() -> Result<()> {
+    let dir = data_dir().join("rootfs");
+    let Ok(entries) = fs::read_dir(&dir) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some((_, pid)) = name.rsplit_once(".tmp-") {
+            if !Path::new("/proc").join(pid).exists() {
+                fs::remove_dir_all(entry.path())?;
+                println!("removed unfinished build {}", entry.path().display());
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Barrier;
+
+    #[test]
+    fn concurrent_first_builds_build_once_and_all_succeed() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("rootfs/artefact");
+        let builds = AtomicUsize::new(0);
+        let start = Barrier::new(4);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..4)
+                .map(|_| {
+                    scope.spawn(|| {
+                        start.wait();
+                        build_atomically(&target, |tmp| {
+                            builds.fetch_add(1, Ordering::SeqCst);
+                            std::thread::sleep(std::time::Duration::from_millis(50));
+                            fs::write(tmp.join("file"), "built")?;
+                            Ok(())
+                        })
+                    })
+                })
+                .collect();
+            for handle in handles {
+                handle.join().unwrap().unwrap();
+            }
+        });
+        assert_eq!(builds.load(Ordering::SeqCst), 1);
+        assert_eq!(fs::read_to_string(target.join("file")).unwrap(), "built");
+    }
+
+    #[test]
+    fn a_failed_build_leaves_nothing_but_its_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("artefact");
+        let error = build_atomically(&target, |tmp| {
+            fs::write(tmp.join("half"), "")?;
+            anyhow::bail!("the build failed")
+        })
+        .unwrap_err();
+        assert_eq!(error.to_string(), "the build failed");
+        let left: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, ["artefact.lock"]);
+    }
+}
