@@ -14,6 +14,11 @@
 //! A socket belongs to the network namespace of the process that opened it,
 //! so each request opens its own socket: after the child enters its new
 //! namespace, its requests reach *its* kernel tables, not the host's.
+//!
+//! [`nat`], chapter 03's `--nat` and `--publish`, lives here too: nftables
+//! rules for the host, loaded with the `nft` program.
+
+pub mod nat;
 
 use std::io;
 
@@ -71,6 +76,22 @@ pub fn link_names() -> io::Result<Vec<String>> {
         _ => None,
     });
     Ok(names.collect())
+}
+
+/// `doctor`: can we talk to the kernel, and what do `--nat` and
+/// `--publish` find on this host?
+pub fn check(list: &mut pfs_state::report::Checklist) {
+    let netlink_ok = link_names().is_ok();
+    list.require(
+        netlink_ok,
+        "netlink (NETLINK_ROUTE)",
+        "cannot open a netlink socket",
+    );
+    let forwarding = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap_or_default();
+    let on_demand = "off for now: --nat and --publish turn it on";
+    list.note(forwarding.trim() == "1", "IPv4 forwarding on", on_demand);
+    let nft_fix = "needed by --nat and --publish: apt-get install nftables";
+    list.note(nat::nft_installed(), "nft (nftables)", nft_fix);
 }
 
 /// Whether an error is the kernel's "already exists" / "no such device".

@@ -38,6 +38,17 @@ impl Checklist {
         }
     }
 
+    /// What every chapter needs: root, and the kernel's namespaces.
+    pub fn check_root_and_namespaces(&mut self) {
+        let root = nix::unistd::geteuid().is_root();
+        self.require(root, "running as root", "run it with sudo");
+        for ns in ["pid", "mnt", "uts", "ipc", "net"] {
+            let ok = Path::new(&format!("/proc/self/ns/{ns}")).exists();
+            let lacking = "this kernel lacks them (CONFIG_NAMESPACES)";
+            self.require(ok, &format!("{ns} namespaces"), lacking);
+        }
+    }
+
     /// 0 when everything required is there, 1 otherwise.
     pub fn exit_code(&self) -> i32 {
         i32::from(self.missing > 0)
