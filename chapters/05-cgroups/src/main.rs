@@ -36,10 +36,7 @@ fn main() {
     }
     let result = match cli.command {
         Command::Run(args) => ch05::run(&args),
-        Command::Cleanup { all, bridge } => ch01::require_root()
-            .and_then(|()| ch05::remove_stale_groups())
-            .and_then(|()| ch04::remove_stale_containers())
-            .and_then(|()| ch03::cleanup(&bridge, all)),
+        Command::Cleanup { all, bridge } => ch05::cleanup(&bridge, all),
     };
     ch01::exit_with(result)
 }

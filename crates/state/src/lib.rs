@@ -15,6 +15,9 @@
 //!   *.lock              what `lock` flocks     (chapters 05 and 06)
 //! ```
 //!
+//! The kernel keeps records of its own that we read and sweep: a process's
+//! `/proc/PID/stat` ([`process`]), a cgroup's files ([`cgroupfs`]).
+//!
 //! One module owns each kind of record, and nothing else writes it: chapter
 //! 06 hands a lease over to its pause process through [`leases::adopt`],
 //! not by editing chapter 03's file. Whether the process behind a record
@@ -23,8 +26,9 @@
 //! `pod ls`, `pod ps`) find their generic parts in [`report`].
 //!
 //! Used by chapter 03 (names, leases, `cleanup`, `doctor`), chapter 05 (the
-//! cgroups lock, stale groups) and chapter 06 (pods).
+//! cgroups lock, its groups' files and stale groups, [`cgroupfs`]) and chapter 06 (pods).
 
+pub mod cgroupfs;
 pub mod leases;
 pub mod names;
 pub mod pods;
