@@ -1,37 +1,26 @@
 //! `pod ls`, `pod ps`, `pod logs`, `cleanup` and `doctor`: this chapter's
-//! part of the runtime's operations. The tables are printed by
-//! `pfs_state::report`; `cleanup` and `doctor` do the pods' share, then
-//! call chapter 05's (which calls chapter 04's and 03's).
+//! part of the runtime's operations. The records are shown by
+//! `pfs_state::report` (`pod ls` and `pod ps` are its functions);
+//! `cleanup` and `doctor` do the pods' share, then call chapter 05's and
+//! 03's.
 
 use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Result;
-use pfs_state::pods::{self, State};
-use pfs_state::process::is_running;
+use pfs_state::pods;
 use pfs_state::report::{self, Checklist};
 use pfs_state::{cgroupfs, names};
 
 use crate::{forget, log_path, release, stop_processes, PAUSE};
 
-/// `pod ls`: one line per pod.
-pub fn list() -> Result<i32> {
-    report::print_pods();
-    Ok(0)
-}
-
-/// `pod ps [POD]`: one line per container.
-pub fn ps(pod: Option<&str>) -> Result<i32> {
-    report::print_containers(pod)?;
-    Ok(0)
-}
+pub use report::{print_containers as ps, print_pods as list};
 
 /// `pod logs POD C`: what a detached container (or pause) printed.
 pub fn logs(pod: &str, container: &str) -> Result<i32> {
     let pod = pods::load(pod)?;
     names::check_name(container)?; // `pause` is allowed here
-    report::print_log(&pod, container, &log_path(&pod, container))?;
-    Ok(0)
+    report::print_log(&pod, container, &log_path(&pod, container))
 }
 
 /// Options of `cleanup`.
@@ -52,19 +41,13 @@ pub fn cleanup(args: &CleanupArgs) -> Result<i32> {
     let version = ch05::detect_version()?;
     {
         let _lock = pods::lock_pods()?;
-        for pod in pods::all() {
-            let gone = match pod.state {
-                State::Running => !pod.pause_is_running(),
-                State::Creating => !is_running(pod.creator),
-                State::Stopped => false,
-            };
-            if gone {
-                stop_processes(&pod, Duration::ZERO)?;
-                release(&pod, version)?;
-                forget(&pod);
-                println!("removed pod {} (its pause was gone)", pod.name);
-            }
-        }
+        pods::remove_dead(|pod| {
+            stop_processes(pod, Duration::ZERO)?;
+            release(pod, version)?;
+            forget(pod);
+            println!("removed pod {} (its pause was gone)", pod.name);
+            Ok(())
+        })?;
         // Pods killed with their whole state (a killed `ch06 demo`) left
         // only their cgroups.
         cgroupfs::remove_abandoned_groups(pods::PODS_GROUP, ch05::remove_group)?;

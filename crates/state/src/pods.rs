@@ -268,6 +268,22 @@ pub fn lock_pods() -> Result<crate::Lock> {
     crate::lock("pods")
 }
 
+/// `cleanup`, under [`lock_pods`]: let `tear_down` undo each pod whose
+/// pause is gone (killed) or whose `pod create` was killed.
+pub fn remove_dead(tear_down: impl Fn(&Pod) -> Result<()>) -> Result<()> {
+    for pod in all() {
+        let dead = match pod.state {
+            State::Running => !pod.pause_is_running(),
+            State::Creating => !is_running(pod.creator),
+            State::Stopped => false,
+        };
+        if dead {
+            tear_down(&pod)?;
+        }
+    }
+    Ok(())
+}
+
 /// Remove a pod's record and what else is in its state directory.
 pub fn forget(pod: &Pod) {
     let _ = fs::remove_dir_all(pod.state_dir());

@@ -56,7 +56,7 @@ impl Checklist {
 }
 
 /// `pod ls`: one line per pod.
-pub fn print_pods() {
+pub fn print_pods() -> Result<i32> {
     println!(
         "{:<16} {:<8} {:<8} {:<14} {:<10} {:<10} STATUS",
         "NAME", "ID", "PAUSE", "ADDRESS", "SHARE-PID", "CONTAINERS"
@@ -79,10 +79,11 @@ pub fn print_pods() {
             pod.status()
         );
     }
+    Ok(0)
 }
 
 /// `pod ps [POD]`: one line per container, of one pod or of all.
-pub fn print_containers(pod: Option<&str>) -> Result<()> {
+pub fn print_containers(pod: Option<&str>) -> Result<i32> {
     let pods = match pod {
         Some(name) => vec![pods::load(name)?],
         None => pods::all(),
@@ -112,13 +113,16 @@ pub fn print_containers(pod: Option<&str>) -> Result<()> {
             );
         }
     }
-    Ok(())
+    Ok(0)
 }
 
 /// `pod logs`: the log of `container` of `pod`, kept at `log`.
-pub fn print_log(pod: &Pod, container: &str, log: &Path) -> Result<()> {
+pub fn print_log(pod: &Pod, container: &str, log: &Path) -> Result<i32> {
     match std::fs::read(log) {
-        Ok(bytes) => Ok(std::io::stdout().write_all(&bytes)?),
+        Ok(bytes) => {
+            std::io::stdout().write_all(&bytes)?;
+            Ok(0)
+        }
         Err(_) if pods::containers(pod).iter().any(|(n, _)| n == container) => {
             bail!("container {container:?} has no log: it runs in the foreground")
         }
