@@ -26,7 +26,8 @@
 //! `pod ls`, `pod ps`) find their generic parts in [`report`].
 //!
 //! Used by chapter 03 (names, leases, `cleanup`, `doctor`), chapter 05 (the
-//! cgroups lock, its groups' files and stale groups, [`cgroupfs`]) and chapter 06 (pods).
+//! cgroups lock, its groups' files and stale groups) and chapter 06 (pods,
+//! `pod ls`, `pod ps`, `pod logs`, `cleanup`).
 
 pub mod cgroupfs;
 pub mod leases;
