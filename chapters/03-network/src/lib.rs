@@ -155,18 +155,21 @@ pub fn layers(args: &RunArgs) -> Result<Vec<Box<dyn Layer>>> {
         names::check_name(name)?;
         layers.push(Box::new(Name::new(state_dir.clone(), name)));
     }
-    let network: Box<dyn Layer> = match mode {
+    let bridge = &args.bridge.bridge;
+    match mode {
         NetMode::Bridge => {
-            let mut bridged = Bridged::new(&args.bridge.bridge, subnet, requested, state_dir);
-            bridged.masquerade = args.nat;
-            bridged.publish = publish;
+            let mut bridged = Bridged::new(bridge, subnet, requested, state_dir.clone());
             bridged.joinable = args.name.is_some();
-            Box::new(bridged)
+            let mut expose = nat::Expose::new(state_dir, bridge, &bridged.host_end);
+            (expose.masquerade, expose.publish) = (args.nat, publish);
+            layers.push(Box::new(bridged));
+            if expose.masquerade || !expose.publish.is_empty() {
+                layers.push(Box::new(expose));
+            }
         }
-        NetMode::None => Box::new(LoopbackOnly),
-        NetMode::Container(name) => Box::new(JoinNetwork::new(state_dir, &name)),
-    };
-    layers.push(network);
+        NetMode::None => layers.push(Box::new(LoopbackOnly)),
+        NetMode::Container(name) => layers.push(Box::new(JoinNetwork::new(state_dir, &name))),
+    }
     Ok(layers)
 }
 
@@ -189,17 +192,12 @@ pub struct Bridged {
     leases: PathBuf,
     /// The veth end that stays on the host, on the bridge; the other end is
     /// the container's `eth0`.
-    host_end: String,
+    pub host_end: String,
     /// Set once leased, so `cleanup` gives back only what was taken.
     address: Option<Ipv4Addr>,
     /// `--name`: another container may join our network namespace
     /// (`--net container:NAME`) and keep it alive after we exit.
     pub joinable: bool,
-    /// `--nat` and `--publish`: rules in an nftables table of our own.
-    pub masquerade: bool,
-    pub publish: Vec<nat::Publish>,
-    state_dir: PathBuf,
-    nat_table: Option<String>,
 }
 
 impl Layer for Bridged {
@@ -207,7 +205,7 @@ impl Layer for Bridged {
         CloneFlags::CLONE_NEWNET
     }
 
-    /// Parent, before the child exists: an address, the bridge, NAT rules.
+    /// Parent, before the child exists: an address, the bridge.
     fn prepare(&mut self) -> Result<()> {
         let result = self.prepare_host_side();
         if result.is_err() {
@@ -234,7 +232,7 @@ impl Layer for Bridged {
         add_default_route(self.subnet.gateway())
     }
 
-    /// Parent, after the child is gone: the NAT rules, then the lease.
+    /// Parent, after the child is gone: the lease.
     /// The veth pair usually needs no step: the child's network namespace
     /// died with its last process, the kernel destroys `eth0` with it, and
     /// a veth pair goes when either end goes. Unless a container that
@@ -242,11 +240,8 @@ impl Layer for Bridged {
     /// with us, as with Docker, or a new container could be given it.
     fn cleanup(&mut self) -> Result<()> {
         let mut result = Ok(());
-        if let Some(table) = self.nat_table.take() {
-            result = nat::delete_rules(&table);
-        }
         if self.joinable {
-            result = result.and(delete_link(&self.host_end));
+            result = delete_link(&self.host_end);
         }
         if let Some(address) = self.address.take() {
             explain::step(
@@ -276,10 +271,6 @@ impl Bridged {
             host_end: format!("pfsh{pid}"),
             address: None,
             joinable: false,
-            masquerade: false,
-            publish: Vec::new(),
-            state_dir,
-            nat_table: None,
         }
     }
 
@@ -295,19 +286,7 @@ impl Bridged {
         })?;
         self.address = Some(address);
 
-        ensure_bridge(&self.bridge, self.subnet)?;
-
-        if self.masquerade || !self.publish.is_empty() {
-            self.nat_table = Some(nat::expose(
-                &self.state_dir,
-                owner,
-                &self.bridge,
-                address,
-                self.masquerade,
-                &self.publish,
-            )?);
-        }
-        Ok(())
+        ensure_bridge(&self.bridge, self.subnet)
     }
 }
 // ANCHOR_END: bridged

@@ -19,11 +19,12 @@
 
 use std::io::Write;
 use std::net::Ipv4Addr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context, Result};
-use ch01::explain;
+use ch01::{explain, Layer};
+use pfs_state::leases;
 
 /// `--publish HOST_PORT:CONTAINER_PORT` (TCP).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,6 +51,56 @@ pub fn parse_publish(text: &str) -> Result<Publish> {
 /// The nftables table that holds one container's rules.
 pub fn table_name(owner: u32) -> String {
     format!("pfs_{owner}")
+}
+
+/// `--nat` and `--publish`, a layer that comes after chapter 03's
+/// `Bridged`: once the container has its address (leased for its veth),
+/// open it to the outside; when the container is gone, delete its rules.
+pub struct Expose {
+    pub state_dir: PathBuf,
+    pub bridge: String,
+    /// The container's veth (host end), whose lease says its address.
+    pub veth: String,
+    pub masquerade: bool,
+    pub publish: Vec<Publish>,
+    table: Option<String>,
+}
+
+impl Expose {
+    pub fn new(state_dir: PathBuf, bridge: &str, veth: &str) -> Self {
+        Expose {
+            state_dir,
+            bridge: bridge.to_string(),
+            veth: veth.to_string(),
+            masquerade: false,
+            publish: Vec::new(),
+            table: None,
+        }
+    }
+}
+
+impl Layer for Expose {
+    fn prepare(&mut self) -> Result<()> {
+        let address = leases::address_of(&leases::path(&self.state_dir, &self.bridge), &self.veth)?;
+        let (owner, publish) = (std::process::id(), &self.publish);
+        let table = expose(
+            &self.state_dir,
+            owner,
+            &self.bridge,
+            address,
+            self.masquerade,
+            publish,
+        )?;
+        self.table = Some(table);
+        Ok(())
+    }
+
+    fn cleanup(&mut self) -> Result<()> {
+        match self.table.take() {
+            Some(table) => delete_rules(&table),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Open the container at `address` to the outside (`masquerade`) and

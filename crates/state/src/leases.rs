@@ -127,6 +127,16 @@ pub fn adopt(path: &Path, veth: &str, owner: u32) -> Result<Ipv4Addr> {
     })
 }
 
+/// The address leased for `veth`.
+pub fn address_of(path: &Path, veth: &str) -> Result<Ipv4Addr> {
+    with_leases(path, |leases| {
+        let lease = leases.iter().find(|lease| lease.veth == veth);
+        lease
+            .map(|lease| lease.address)
+            .with_context(|| format!("no address is leased for {veth}"))
+    })
+}
+
 /// Give back the address of `veth`, if it has one (a pod that failed while
 /// starting has not recorded its address yet, but its veth is known).
 pub fn release_veth(path: &Path, veth: &str) -> Result<()> {
@@ -202,6 +212,8 @@ mod tests {
         let path = temp_leases("adopt");
         let a = allocate(&path, 100, "pfsh1a2b", lowest_free).unwrap();
         assert_eq!(adopt(&path, "pfsh1a2b", 200).unwrap(), a);
+        assert_eq!(address_of(&path, "pfsh1a2b").unwrap(), a);
+        assert!(address_of(&path, "pfshnone").is_err());
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text, "10.200.0.2 owner=200 veth=pfsh1a2b\n");
         assert!(adopt(&path, "pfshnone", 200).is_err());
