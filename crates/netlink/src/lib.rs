@@ -94,6 +94,20 @@ pub fn check(list: &mut pfs_state::report::Checklist) {
     list.note(nat::nft_installed(), "nft (nftables)", nft_fix);
 }
 
+/// A link name as the kernel takes it: 1 to 15 bytes, no `/`, `:` or
+/// whitespace, not `.` or `..`.
+pub fn check_link_name(name: &str) -> anyhow::Result<()> {
+    let bad_char = name
+        .bytes()
+        .any(|b| b == b'/' || b == b':' || b.is_ascii_whitespace());
+    if name.is_empty() || name.len() > 15 || bad_char || name == "." || name == ".." {
+        anyhow::bail!(
+            "invalid bridge name {name:?}: use 1 to 15 bytes, without '/', ':' or spaces"
+        );
+    }
+    Ok(())
+}
+
 /// Whether an error is the kernel's "already exists" / "no such device".
 pub fn is_errno(error: &io::Error, errno: i32) -> bool {
     error.raw_os_error() == Some(errno)
@@ -162,6 +176,16 @@ pub fn read_replies(mut bytes: &[u8], replies: &mut Vec<RouteNetlinkMessage>) ->
 mod tests {
     use super::*;
     use netlink_packet_core::ErrorMessage;
+
+    #[test]
+    fn link_names_follow_the_kernels_rules() {
+        assert!(check_link_name("pfs0").is_ok());
+        assert!(check_link_name(&"b".repeat(15)).is_ok());
+        for bad in ["", ".", "..", "a/b", "a b", "a:b", &"b".repeat(16)] {
+            let err = check_link_name(bad).unwrap_err().to_string();
+            assert!(err.starts_with("invalid bridge name"), "{bad:?}: {err}");
+        }
+    }
 
     fn bytes_of(payload: NetlinkPayload<RouteNetlinkMessage>) -> Vec<u8> {
         let mut packet = NetlinkMessage::new(NetlinkHeader::default(), payload);
