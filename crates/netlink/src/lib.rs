@@ -15,8 +15,11 @@
 //! so each request opens its own socket: after the child enters its new
 //! namespace, its requests reach *its* kernel tables, not the host's.
 //!
-//! [`nat`], chapter 03's `--nat` and `--publish`, lives here too: nftables
-//! rules for the host, loaded with the `nft` program.
+//! Also here, because chapter 03 needs them but does not teach them: the
+//! kernel's rule for link names ([`check_link_name`]), `doctor`'s network
+//! checks ([`check`]), and [`nat`], chapter 03's `--nat` and `--publish`:
+//! nftables rules for the host, loaded with the `nft` program, as a layer
+//! of their own. Chapter 06 uses this crate through chapter 03.
 
 pub mod nat;
 
