@@ -150,7 +150,8 @@ pub fn layers(args: &RunArgs) -> Result<Vec<Box<dyn Layer>>> {
             let mut bridged = Bridged::new(bridge, subnet, requested, state_dir.clone());
             bridged.joinable = args.name.is_some();
             let mut expose = nat::Expose::new(state_dir, bridge, &bridged.host_end);
-            (expose.masquerade, expose.publish) = (args.nat, publish);
+            expose.masquerade = args.nat;
+            expose.publish = publish;
             layers.push(Box::new(bridged));
             if expose.masquerade || !expose.publish.is_empty() {
                 layers.push(Box::new(expose));
