@@ -1,26 +1,17 @@
 //! IPAM (IP address management): which container has which address.
 //!
 //! "If your host has 100 containers they must have 100 different IP
-//! addresses." The leases live in one file per bridge in the state
-//! directory, one line per container:
-//!
-//! ```text
-//! 10.200.0.2 owner=4242 veth=pfsh4242
-//! ```
-//!
-//! Several `ch03 run` may start at the same moment. Each one takes an
-//! exclusive `flock(2)` on the leases file, reads it, picks a free address,
-//! writes it back, and only then lets go: two runs can never pick the same
-//! address.
+//! addresses." A bridge has a subnet; its first address is the gateway,
+//! and [`choose_address`] gives each container another one. Which
+//! addresses are taken is a record, one line per container in the state
+//! directory, kept under a lock by `pfs_state::leases`
+//! (`crates/state/src/leases.rs`): two runs that start at the same moment
+//! never pick the same address.
 
 use std::fmt;
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, Write};
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
-use nix::fcntl::{Flock, FlockArg};
+use anyhow::{bail, Result};
 
 /// An IPv4 subnet such as `10.200.0.0/24`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -132,123 +123,12 @@ pub fn choose_address(
 }
 // ANCHOR_END: choose_address
 
-/// One line of the leases file.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Lease {
-    pub address: Ipv4Addr,
-    /// The `ch03` process that owns the lease (and must free it).
-    pub owner: u32,
-    /// The host end of the container's veth pair.
-    pub veth: String,
-}
-
-impl Lease {
-    fn parse(line: &str) -> Option<Lease> {
-        let mut words = line.split_whitespace();
-        let address = words.next()?.parse().ok()?;
-        let mut lease = Lease {
-            address,
-            owner: 0,
-            veth: String::new(),
-        };
-        for word in words {
-            match word.split_once('=') {
-                Some(("owner", pid)) => lease.owner = pid.parse().ok()?,
-                Some(("veth", name)) => lease.veth = name.to_string(),
-                _ => {}
-            }
-        }
-        Some(lease)
-    }
-
-    fn line(&self) -> String {
-        format!("{} owner={} veth={}\n", self.address, self.owner, self.veth)
-    }
-}
-
-/// The leases file of a bridge: `STATE_DIR/leases/BRIDGE`.
-pub fn leases_path(state_dir: &Path, bridge: &str) -> PathBuf {
-    state_dir.join("leases").join(bridge)
-}
-
-// ANCHOR: with_leases
-/// Open the leases file, take an exclusive `flock(2)` on it (waiting for
-/// any other `ch03` that holds it), let `change` edit the list, write the
-/// list back. The lock goes away when the file is closed, at the end.
-pub fn with_leases<T>(path: &Path, change: impl FnOnce(&mut Vec<Lease>) -> Result<T>) -> Result<T> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
-    }
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .with_context(|| format!("open {}", path.display()))?;
-    let mut file = Flock::lock(file, FlockArg::LockExclusive)
-        .map_err(|(_, errno)| errno)
-        .with_context(|| format!("flock {}", path.display()))?;
-
-    let mut text = String::new();
-    file.read_to_string(&mut text)
-        .with_context(|| format!("read {}", path.display()))?;
-    let mut leases: Vec<Lease> = text.lines().filter_map(Lease::parse).collect();
-    let result = change(&mut leases)?;
-
-    let text: String = leases.iter().map(Lease::line).collect();
-    write_all_over(&mut file, &text).with_context(|| format!("write {}", path.display()))?;
-    Ok(result)
-}
-// ANCHOR_END: with_leases
-
-fn write_all_over(file: &mut File, text: &str) -> std::io::Result<()> {
-    file.set_len(0)?;
-    file.rewind()?;
-    file.write_all(text.as_bytes())?;
-    file.sync_data()
-}
-
-/// Lease an address for the container whose runtime is `owner`.
-pub fn allocate(
-    path: &Path,
-    subnet: Subnet,
-    requested: Option<Ipv4Addr>,
-    owner: u32,
-    veth: &str,
-) -> Result<Ipv4Addr> {
-    with_leases(path, |leases| {
-        let taken: Vec<Ipv4Addr> = leases.iter().map(|l| l.address).collect();
-        let address = choose_address(subnet, &taken, requested)?;
-        leases.push(Lease {
-            address,
-            owner,
-            veth: veth.to_string(),
-        });
-        Ok(address)
-    })
-}
-
-/// Give an address back.
-pub fn release(path: &Path, address: Ipv4Addr) -> Result<()> {
-    with_leases(path, |leases| {
-        leases.retain(|l| l.address != address);
-        Ok(())
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn subnet() -> Subnet {
         Subnet::parse("10.200.0.0/24").unwrap()
-    }
-
-    fn temp_leases(test: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("pfs-ipam-{}-{test}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        leases_path(&dir, "pfs0")
     }
 
     #[test]
@@ -343,42 +223,5 @@ mod tests {
             let err = parse_requested(bad, s).unwrap_err().to_string();
             assert!(err.starts_with("invalid address"), "{bad:?}: {err}");
         }
-    }
-
-    #[test]
-    fn leases_are_written_read_back_and_released() {
-        let path = temp_leases("file");
-        let a = allocate(&path, subnet(), None, 100, "pfsh100").unwrap();
-        let b = allocate(&path, subnet(), None, 101, "pfsh101").unwrap();
-        assert_ne!(a, b);
-        let text = std::fs::read_to_string(&path).unwrap();
-        assert_eq!(
-            text,
-            "10.200.0.2 owner=100 veth=pfsh100\n10.200.0.3 owner=101 veth=pfsh101\n"
-        );
-        let err = allocate(&path, subnet(), Some(b), 102, "pfsh102").unwrap_err();
-        assert!(err.to_string().contains("already taken"));
-        release(&path, a).unwrap();
-        assert_eq!(allocate(&path, subnet(), None, 103, "pfsh103").unwrap(), a);
-        release(&path, a).unwrap();
-        release(&path, b).unwrap();
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "");
-        std::fs::remove_dir_all(path.parent().unwrap().parent().unwrap()).unwrap();
-    }
-
-    #[test]
-    fn concurrent_allocations_never_share_an_address() {
-        let path = temp_leases("threads");
-        let threads: Vec<_> = (0..20)
-            .map(|i| {
-                let path = path.clone();
-                std::thread::spawn(move || allocate(&path, subnet(), None, i, "v").unwrap())
-            })
-            .collect();
-        let mut addresses: Vec<Ipv4Addr> = threads.into_iter().map(|t| t.join().unwrap()).collect();
-        addresses.sort();
-        addresses.dedup();
-        assert_eq!(addresses.len(), 20);
-        std::fs::remove_dir_all(path.parent().unwrap().parent().unwrap()).unwrap();
     }
 }

@@ -6,15 +6,18 @@
 //!
 //! - `--net bridge` (the default), [`Bridged`]: a new network namespace
 //!   wired to a bridge of ours on the host by a veth pair, with an address
-//!   leased from the bridge's subnet (IPAM, see [`ipam`]) and a default
-//!   route through the bridge;
+//!   from the bridge's subnet (IPAM, see [`ipam`]) and a default route
+//!   through the bridge;
 //! - `--net none`, [`LoopbackOnly`]: a new network namespace with only `lo`;
 //! - `--net container:NAME`, [`JoinNetwork`]: no new namespace, but the one
 //!   of the container started with `--name NAME` (`docker run
 //!   --net=container:first_container`): both see the same `eth0` and IP.
 //!
-//! All link, address and route work is netlink messages sent from Rust (see
-//! [`netlink`]); `--explain` shows the `ip` command doing the same.
+//! All link, address and route work is netlink messages built here and
+//! sent from Rust (the socket is the `pfs_netlink` crate's machinery);
+//! `--explain` shows the `ip` command doing the same. The records (names,
+//! leases) are kept by the `pfs_state` crate; `cleanup` and `doctor` are in
+//! [`ops`].
 //!
 //! Defaults: the bridge `pfs0` with subnet `10.200.0.0/24` (gateway
 //! `10.200.0.1`). Docker uses 172.17.0.0/16, podman 10.88.0.0/16,
@@ -23,9 +26,7 @@
 //! `--subnet`, or `PFS_BRIDGE` and `PFS_SUBNET`.
 
 pub mod ipam;
-pub mod names;
-pub mod nat;
-pub mod netlink;
+pub mod ops;
 
 use std::fs::File;
 use std::net::Ipv4Addr;
@@ -44,8 +45,12 @@ use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use nix::libc::{EEXIST, ENODEV};
 use nix::sched::CloneFlags;
 use nix::unistd::Pid;
+use pfs_netlink::{self as netlink, nat};
+use pfs_state::{leases, names};
 
 use ipam::Subnet;
+pub use ops::{cleanup, doctor};
+pub use pfs_netlink::check_link_name;
 
 /// Our bridge's default name (15 bytes at most, the kernel's IFNAMSIZ).
 pub const DEFAULT_BRIDGE: &str = "pfs0";
@@ -132,23 +137,11 @@ pub fn parse_net(text: &str) -> Result<NetMode> {
     }
 }
 
-/// A link name as the kernel takes it: 1 to 15 bytes, no `/`, `:` or
-/// whitespace, not `.` or `..`.
-pub fn check_link_name(name: &str) -> Result<()> {
-    let bad_char = name
-        .bytes()
-        .any(|b| b == b'/' || b == b':' || b.is_ascii_whitespace());
-    if name.is_empty() || name.len() > 15 || bad_char || name == "." || name == ".." {
-        bail!("invalid bridge name {name:?}: use 1 to 15 bytes, without '/', ':' or spaces");
-    }
-    Ok(())
-}
-
 /// This chapter's layers (after chapter 02's), after checking every
 /// option: nothing is created when an option is wrong.
 pub fn layers(args: &RunArgs) -> Result<Vec<Box<dyn Layer>>> {
     let mut layers = ch02::layers(&args.ch02)?;
-    let state_dir = names::state_dir();
+    let state_dir = pfs_state::state_dir();
     let mode = parse_net(&args.net)?;
     check_link_name(&args.bridge.bridge)?;
     let subnet = Subnet::parse(&args.bridge.subnet)?;
@@ -168,18 +161,22 @@ pub fn layers(args: &RunArgs) -> Result<Vec<Box<dyn Layer>>> {
         names::check_name(name)?;
         layers.push(Box::new(Name::new(state_dir.clone(), name)));
     }
-    let network: Box<dyn Layer> = match mode {
+    let bridge = &args.bridge.bridge;
+    match mode {
         NetMode::Bridge => {
-            let mut bridged = Bridged::new(&args.bridge.bridge, subnet, requested, state_dir);
-            bridged.masquerade = args.nat;
-            bridged.publish = publish;
+            let mut bridged = Bridged::new(bridge, subnet, requested, state_dir.clone());
             bridged.joinable = args.name.is_some();
-            Box::new(bridged)
+            let mut expose = nat::Expose::new(state_dir, bridge, &bridged.host_end);
+            expose.masquerade = args.nat;
+            expose.publish = publish;
+            layers.push(Box::new(bridged));
+            if expose.masquerade || !expose.publish.is_empty() {
+                layers.push(Box::new(expose));
+            }
         }
-        NetMode::None => Box::new(LoopbackOnly),
-        NetMode::Container(name) => Box::new(JoinNetwork::new(state_dir, &name)),
-    };
-    layers.push(network);
+        NetMode::None => layers.push(Box::new(LoopbackOnly)),
+        NetMode::Container(name) => layers.push(Box::new(JoinNetwork::new(state_dir, &name))),
+    }
     Ok(layers)
 }
 
@@ -202,17 +199,12 @@ pub struct Bridged {
     leases: PathBuf,
     /// The veth end that stays on the host, on the bridge; the other end is
     /// the container's `eth0`.
-    host_end: String,
+    pub host_end: String,
     /// Set once leased, so `cleanup` gives back only what was taken.
     address: Option<Ipv4Addr>,
     /// `--name`: another container may join our network namespace
     /// (`--net container:NAME`) and keep it alive after we exit.
     pub joinable: bool,
-    /// `--nat` and `--publish`: rules in an nftables table of our own.
-    pub masquerade: bool,
-    pub publish: Vec<nat::Publish>,
-    state_dir: PathBuf,
-    nat_table: Option<String>,
 }
 
 impl Layer for Bridged {
@@ -220,7 +212,7 @@ impl Layer for Bridged {
         CloneFlags::CLONE_NEWNET
     }
 
-    /// Parent, before the child exists: an address, the bridge, NAT rules.
+    /// Parent, before the child exists: an address, the bridge.
     fn prepare(&mut self) -> Result<()> {
         self.prepare_host_side()
     }
@@ -242,7 +234,7 @@ impl Layer for Bridged {
         add_default_route(self.subnet.gateway())
     }
 
-    /// Parent, after the child is gone: the NAT rules, then the lease.
+    /// Parent, after the child is gone: the lease.
     /// The veth pair usually needs no step: the child's network namespace
     /// died with its last process, the kernel destroys `eth0` with it, and
     /// a veth pair goes when either end goes. Unless a container that
@@ -250,18 +242,15 @@ impl Layer for Bridged {
     /// with us, as with Docker, or a new container could be given it.
     fn cleanup(&mut self) -> Result<()> {
         let mut result = Ok(());
-        if let Some(table) = self.nat_table.take() {
-            result = nat::delete_rules(&table);
-        }
         if self.joinable {
-            result = result.and(delete_link(&self.host_end));
+            result = delete_link(&self.host_end);
         }
         if let Some(address) = self.address.take() {
             explain::step(
                 &format!("flock({}) and drop {address}", self.leases.display()),
                 "(our IPAM: give the address back)",
             );
-            result = result.and(ipam::release(&self.leases, address));
+            result = result.and(leases::release(&self.leases, address));
         }
         result
     }
@@ -280,14 +269,10 @@ impl Bridged {
             bridge: bridge.to_string(),
             subnet,
             requested,
-            leases: ipam::leases_path(&state_dir, bridge),
+            leases: leases::path(&state_dir, bridge),
             host_end: format!("pfsh{pid}"),
             address: None,
             joinable: false,
-            masquerade: false,
-            publish: Vec::new(),
-            state_dir,
-            nat_table: None,
         }
     }
 
@@ -297,31 +282,13 @@ impl Bridged {
             "(our IPAM: no ip command for this)",
         );
         let owner = std::process::id();
-        let address = ipam::allocate(
-            &self.leases,
-            self.subnet,
-            self.requested,
-            owner,
-            &self.host_end,
-        )?;
+        let (subnet, requested) = (self.subnet, self.requested);
+        let address = leases::allocate(&self.leases, owner, &self.host_end, |taken| {
+            ipam::choose_address(subnet, taken, requested)
+        })?;
         self.address = Some(address);
 
-        ensure_bridge(&self.bridge, self.subnet)?;
-
-        if self.masquerade || !self.publish.is_empty() {
-            nat::enable_forwarding(&self.state_dir)?;
-            let table = nat::table_name(owner);
-            let rules = nat::ruleset(
-                &table,
-                &self.bridge,
-                address,
-                self.masquerade,
-                &self.publish,
-            );
-            nat::add_rules(&rules)?;
-            self.nat_table = Some(table);
-        }
-        Ok(())
+        ensure_bridge(&self.bridge, self.subnet)
     }
 }
 // ANCHOR_END: bridged
@@ -629,160 +596,6 @@ pub fn delete_link(name: &str) -> Result<()> {
 }
 // ANCHOR_END: delete_link
 
-// ---------------------------------------------------------------------------
-// `ch03 cleanup`: what a killed run left behind
-// ---------------------------------------------------------------------------
-
-// ANCHOR: cleanup
-/// A run killed with SIGKILL cannot clean up. Its lease stays, with its
-/// veth, and its name. Remove those whose owner process is gone; with
-/// `all`, also the bridge (when no container uses it any more).
-pub fn cleanup(args: &BridgeArgs, all: bool) -> Result<i32> {
-    ch01::require_root()?;
-    check_link_name(&args.bridge)?;
-    let state_dir = names::state_dir();
-    let leases = ipam::leases_path(&state_dir, &args.bridge);
-    let mut still_used = 0;
-    if leases.exists() {
-        let stale = ipam::with_leases(&leases, |leases| {
-            let (alive, stale): (Vec<_>, Vec<_>) = leases
-                .drain(..)
-                .partition(|l| names::process_exists(l.owner));
-            *leases = alive;
-            still_used = leases.len();
-            Ok(stale)
-        })?;
-        for lease in stale {
-            if !lease.veth.is_empty() {
-                delete_link(&lease.veth)?;
-            }
-            println!(
-                "removed stale lease {} (veth {})",
-                lease.address, lease.veth
-            );
-        }
-    }
-    if which_nft() {
-        for (table, owner) in nat::our_tables() {
-            if !names::process_exists(owner) {
-                nat::delete_rules(&table)?;
-                println!("removed stale nftables table {table}");
-            }
-        }
-    }
-    for (name, pid) in names::all(&state_dir) {
-        if !pid.is_some_and(names::process_exists) && names::lookup(&state_dir, &name).is_none() {
-            names::unregister(&state_dir, &name)?;
-            println!("removed stale name {name}");
-        }
-    }
-    if all {
-        if still_used > 0 {
-            bail!(
-                "{still_used} running container(s) still use {}: stop them first",
-                args.bridge
-            );
-        }
-        if netlink::link_index(&args.bridge)?.is_some() {
-            delete_link(&args.bridge)?;
-            println!("removed bridge {}", args.bridge);
-        }
-        let _ = std::fs::remove_file(&leases);
-        nat::restore_forwarding(&state_dir)?;
-    }
-    Ok(0)
-}
-
-/// Whether `nft` can be found on the PATH.
-fn which_nft() -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join("nft").exists()))
-}
-// ANCHOR_END: cleanup
-
-// ---------------------------------------------------------------------------
-// `ch03 doctor`: is this machine ready for the chapter?
-// ---------------------------------------------------------------------------
-
-/// Check what the chapter needs and say what is missing, one line each.
-/// Exit status 0 when everything required is there, 1 otherwise.
-pub fn doctor(args: &BridgeArgs) -> Result<i32> {
-    let mut missing = 0;
-    let mut check = |required: bool, ok: bool, what: &str, fix: &str| {
-        let mark = match (ok, required) {
-            (true, _) => "ok     ",
-            (false, true) => "MISSING",
-            (false, false) => "note   ",
-        };
-        println!(
-            "{mark} {what}{}",
-            if ok {
-                String::new()
-            } else {
-                format!(": {fix}")
-            }
-        );
-        if required && !ok {
-            missing += 1;
-        }
-    };
-    check(
-        true,
-        nix::unistd::geteuid().is_root(),
-        "running as root",
-        "run it with sudo",
-    );
-    for ns in ["pid", "mnt", "uts", "ipc", "net"] {
-        let ok = std::path::Path::new(&format!("/proc/self/ns/{ns}")).exists();
-        check(
-            true,
-            ok,
-            &format!("{ns} namespaces"),
-            "this kernel lacks them (CONFIG_NAMESPACES)",
-        );
-    }
-    check(
-        true,
-        netlink::link_names().is_ok(),
-        "netlink (NETLINK_ROUTE)",
-        "cannot open a netlink socket",
-    );
-    let forwarding = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap_or_default();
-    check(
-        false,
-        forwarding.trim() == "1",
-        "IPv4 forwarding on",
-        "off for now: --nat and --publish turn it on",
-    );
-    check(
-        false,
-        which_nft(),
-        "nft (nftables)",
-        "needed by --nat and --publish: apt-get install nftables",
-    );
-    let subnet = Subnet::parse(&args.subnet);
-    check(
-        true,
-        subnet.is_ok(),
-        &format!("subnet {}", args.subnet),
-        "not a valid subnet",
-    );
-    check(
-        true,
-        check_link_name(&args.bridge).is_ok(),
-        &format!("bridge name {}", args.bridge),
-        "not a valid link name",
-    );
-    let bridge = netlink::link_index(&args.bridge).ok().flatten().is_some();
-    check(
-        false,
-        bridge,
-        &format!("bridge {} exists", args.bridge),
-        "it is made by the first `ch03 run`",
-    );
-    Ok(if missing == 0 { 0 } else { 1 })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -800,15 +613,5 @@ mod tests {
             .to_string()
             .starts_with("invalid --net"));
         assert!(parse_net("container:").is_err());
-    }
-
-    #[test]
-    fn link_names_follow_the_kernels_rules() {
-        assert!(check_link_name("pfs0").is_ok());
-        assert!(check_link_name(&"b".repeat(15)).is_ok());
-        for bad in ["", ".", "..", "a/b", "a b", "a:b", &"b".repeat(16)] {
-            let err = check_link_name(bad).unwrap_err().to_string();
-            assert!(err.starts_with("invalid bridge name"), "{bad:?}: {err}");
-        }
     }
 }

@@ -21,8 +21,10 @@
 //!    its own group as `/`.
 //!
 //! After exit: report an OOM kill and (`--stats`) what the group used, kill
-//! stragglers, remove the group.
+//! stragglers, remove the group. `cleanup` and the `doctor` checks are in
+//! [`ops`].
 
+pub mod ops;
 pub mod v1;
 pub mod v2;
 
@@ -32,7 +34,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use ch01::{explain, Layer};
-use nix::fcntl::{Flock, FlockArg};
 use nix::sched::CloneFlags;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -234,7 +235,8 @@ impl Cgroup {
 // ANCHOR: cgroup_layer
 impl Layer for Cgroup {
     fn prepare(&mut self) -> Result<()> {
-        let _lock = lock_groups()?;
+        // Under a lock: no run removes our parent group while we create in it.
+        let _lock = pfs_state::lock("cgroups")?;
         self.group.create(&self.limits)?;
         self.memberships = self.group.open_to_join()?;
         Ok(())
@@ -262,7 +264,7 @@ impl Layer for Cgroup {
                 describe(&self.group.stats())
             );
         }
-        let _lock = lock_groups()?;
+        let _lock = pfs_state::lock("cgroups")?;
         self.group.remove()
     }
 }
@@ -355,84 +357,7 @@ pub fn remove_group(group: &Path) -> Result<()> {
     bail!("{} still has processes after SIGKILL", group.display())
 }
 
-/// Creating and removing groups under our shared parent is done under a
-/// lock, so that one run never removes the parent another is creating in.
-fn lock_groups() -> Result<Flock<fs::File>> {
-    let dir = ch03::names::state_dir();
-    fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
-    let file = fs::File::create(dir.join("cgroups.lock")).context("open the cgroups lock")?;
-    Flock::lock(file, FlockArg::LockExclusive)
-        .map_err(|(_, e)| anyhow::anyhow!("lock cgroups: {e}"))
-}
-
-/// `cleanup`: remove the groups of runs whose `ch05` process is gone.
-pub fn remove_stale_groups() -> Result<()> {
-    let _lock = lock_groups()?;
-    let groups = match detect_version()? {
-        Version::V2 => v2::groups(),
-        Version::V1 => v1::groups(),
-    };
-    for group in groups {
-        let id = group.file_name().unwrap_or_default();
-        if !Path::new("/proc").join(id).exists() {
-            remove_group(&group)?;
-            println!("removed stale cgroup {}", group.display());
-        }
-        if let Some(parent) = group.parent() {
-            let _ = fs::remove_dir(parent);
-        }
-    }
-    Ok(())
-}
-
-/// `doctor`: the cgroup version and the controllers we can use.
-pub fn describe_host() -> Result<String> {
-    Ok(match detect_version()? {
-        Version::V2 => {
-            let controllers =
-                fs::read_to_string("/sys/fs/cgroup/cgroup.controllers").unwrap_or_default();
-            format!("cgroup v2 (unified), controllers: {}", controllers.trim())
-        }
-        Version::V1 => {
-            let mounted: Vec<&str> = ["memory", "pids", "cpu", "cpuacct"]
-                .into_iter()
-                .filter(|c| {
-                    Path::new("/sys/fs/cgroup")
-                        .join(c)
-                        .join("cgroup.procs")
-                        .exists()
-                })
-                .collect();
-            format!("cgroup v1 (or hybrid), controllers: {}", mounted.join(" "))
-        }
-    })
-}
-
-/// The number in a file like `memory.peak`, if the kernel has that file.
-pub fn read_number(path: &Path) -> Option<u64> {
-    fs::read_to_string(path).ok()?.trim().parse().ok()
-}
-
-/// The value of `key` in a `key value` file like `memory.events`.
-pub fn field(text: &str, key: &str) -> Option<u64> {
-    text.lines().find_map(|line| {
-        let (k, v) = line.split_once(' ')?;
-        (k == key).then(|| v.trim().parse().ok()).flatten()
-    })
-}
-
-/// The subdirectories of `dir` (none if it does not exist).
-pub fn subdirectories(dir: &Path) -> Vec<PathBuf> {
-    fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .flatten()
-                .filter(|e| e.path().is_dir())
-                .map(|e| e.path())
-                .collect()
-        })
-        .unwrap_or_default()
-}
+pub use ops::cleanup;
 
 #[cfg(test)]
 mod tests {
@@ -447,13 +372,6 @@ mod tests {
         for bad in ["", "M", "64X", "-1M", "1.5G", "12", "99999999999999G"] {
             assert!(parse_size(bad).is_err(), "{bad:?}");
         }
-    }
-
-    #[test]
-    fn fields_are_read_from_key_value_files() {
-        let events = "low 0\nhigh 0\nmax 12\noom 1\noom_kill 1\n";
-        assert_eq!(field(events, "oom_kill"), Some(1));
-        assert_eq!(field(events, "oom_group_kill"), None);
     }
 
     #[test]

@@ -14,10 +14,7 @@ fn main() {
         "Chapter 05: chapter 04's container, plus cgroup limits on memory, processes and CPU",
         |command| match command {
             Command::Run(args) => ch05::run(&args),
-            Command::Cleanup(args) => ch01::require_root()
-                .and_then(|()| ch05::remove_stale_groups())
-                .and_then(|()| ch04::remove_stale_containers())
-                .and_then(|()| ch03::cleanup(&args.bridge, args.all)),
+            Command::Cleanup(args) => ch05::cleanup(&args.bridge, args.all),
         },
     )
 }

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::{
-    open_membership, read_number, remove_group, write_file, ControlGroup, Limits, Membership, Stats,
-};
+use pfs_state::cgroupfs::{field, read_number, subdirectories};
+
+use crate::{open_membership, remove_group, write_file, ControlGroup, Limits, Membership, Stats};
 
 /// The hierarchies we use: limits in memory, pids and cpu; CPU time in cpuacct.
 const CONTROLLERS: [&str; 4] = ["memory", "pids", "cpu", "cpuacct"];
@@ -96,7 +96,7 @@ impl ControlGroup for CgroupV1 {
         // The kernel counts its OOM kills here since Linux 4.13.
         let control =
             fs::read_to_string(self.dir("memory").join("memory.oom_control")).unwrap_or_default();
-        crate::field(&control, "oom_kill").unwrap_or(0)
+        field(&control, "oom_kill").unwrap_or(0)
     }
 
     fn stats(&self) -> Stats {
@@ -125,6 +125,6 @@ impl ControlGroup for CgroupV1 {
 pub fn groups() -> Vec<PathBuf> {
     CONTROLLERS
         .iter()
-        .flat_map(|c| crate::subdirectories(&CgroupV1::parent(c)))
+        .flat_map(|c| subdirectories(&CgroupV1::parent(c)))
         .collect()
 }

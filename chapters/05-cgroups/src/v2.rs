@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::{
-    open_membership, read_number, remove_group, write_file, ControlGroup, Limits, Membership, Stats,
-};
+use pfs_state::cgroupfs::{field, read_number, subdirectories};
+
+use crate::{open_membership, remove_group, write_file, ControlGroup, Limits, Membership, Stats};
 
 const ROOT: &str = "/sys/fs/cgroup";
 
@@ -77,14 +77,14 @@ impl ControlGroup for CgroupV2 {
 
     fn oom_kills(&self) -> u64 {
         let events = fs::read_to_string(self.dir.join("memory.events")).unwrap_or_default();
-        crate::field(&events, "oom_kill").unwrap_or(0)
+        field(&events, "oom_kill").unwrap_or(0)
     }
 
     fn stats(&self) -> Stats {
         let cpu = fs::read_to_string(self.dir.join("cpu.stat")).unwrap_or_default();
         Stats {
             peak_memory: read_number(&self.dir.join("memory.peak")),
-            cpu_usec: crate::field(&cpu, "usage_usec"),
+            cpu_usec: field(&cpu, "usage_usec"),
             peak_tasks: read_number(&self.dir.join("pids.peak")),
         }
     }
@@ -110,5 +110,5 @@ fn enable_controllers(group: &std::path::Path) -> Result<()> {
 
 /// The groups of ours that `cleanup` may find.
 pub fn groups() -> Vec<PathBuf> {
-    crate::subdirectories(&PathBuf::from(ROOT).join(crate::PARENT_GROUP))
+    subdirectories(&PathBuf::from(ROOT).join(crate::PARENT_GROUP))
 }

@@ -16,9 +16,10 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use ch06::state::{is_running, same_file, Pod};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+use pfs_state::pods::Pod;
+use pfs_state::process::{is_running, same_file};
 use testkit::{namespace_of, stderr, stdout, NetSandbox, NetState, Running};
 
 const CH06: &str = env!("CARGO_BIN_EXE_ch06");

@@ -12,14 +12,19 @@
 //! rules, and other containers' rules are never touched. We drive the
 //! `nft` program (`nft -f -`) from the parent; netlink could do the same,
 //! but nftables' netlink messages are a chapter of their own.
+//!
+//! Chapter 03 (`--nat`, `--publish`) uses it: the chapter's idea is the
+//! namespace, the veth pair and the bridge; reaching beyond the host is
+//! this appendix.
 
 use std::io::Write;
 use std::net::Ipv4Addr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context, Result};
-use ch01::explain;
+use ch01::{explain, Layer};
+use pfs_state::leases;
 
 /// `--publish HOST_PORT:CONTAINER_PORT` (TCP).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,6 +51,73 @@ pub fn parse_publish(text: &str) -> Result<Publish> {
 /// The nftables table that holds one container's rules.
 pub fn table_name(owner: u32) -> String {
     format!("pfs_{owner}")
+}
+
+/// `--nat` and `--publish`, a layer that comes after chapter 03's
+/// `Bridged`: once the container has its address (leased for its veth),
+/// open it to the outside; when the container is gone, delete its rules.
+pub struct Expose {
+    pub state_dir: PathBuf,
+    pub bridge: String,
+    /// The container's veth (host end), whose lease says its address.
+    pub veth: String,
+    pub masquerade: bool,
+    pub publish: Vec<Publish>,
+    table: Option<String>,
+}
+
+impl Expose {
+    pub fn new(state_dir: PathBuf, bridge: &str, veth: &str) -> Self {
+        Expose {
+            state_dir,
+            bridge: bridge.to_string(),
+            veth: veth.to_string(),
+            masquerade: false,
+            publish: Vec::new(),
+            table: None,
+        }
+    }
+}
+
+impl Layer for Expose {
+    fn prepare(&mut self) -> Result<()> {
+        let address = leases::address_of(&leases::path(&self.state_dir, &self.bridge), &self.veth)?;
+        let (owner, publish) = (std::process::id(), &self.publish);
+        let table = expose(
+            &self.state_dir,
+            owner,
+            &self.bridge,
+            address,
+            self.masquerade,
+            publish,
+        )?;
+        self.table = Some(table);
+        Ok(())
+    }
+
+    fn cleanup(&mut self) -> Result<()> {
+        match self.table.take() {
+            Some(table) => delete_rules(&table),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Open the container at `address` to the outside (`masquerade`) and
+/// publish its ports: forwarding on, then the rules in a table named
+/// after `owner`, the process that must delete it. Returns the table.
+pub fn expose(
+    state_dir: &Path,
+    owner: u32,
+    bridge: &str,
+    address: Ipv4Addr,
+    masquerade: bool,
+    publish: &[Publish],
+) -> Result<String> {
+    enable_forwarding(state_dir)?;
+    let table = table_name(owner);
+    add_rules(&ruleset(&table, bridge, address, masquerade, publish))?;
+    Ok(table)
 }
 
 // ANCHOR: ruleset
@@ -115,7 +187,26 @@ pub fn table_exists(table: &str) -> bool {
     nft(&["list", "table", "ip", table], "").is_ok()
 }
 
-/// The tables of containers, `pfs_<PID>`, with their PID.
+/// Whether `nft` can be found on the PATH.
+pub fn nft_installed() -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join("nft").exists()))
+}
+
+/// `cleanup`: delete the tables whose container process is gone (a run
+/// killed with SIGKILL could not). Returns the tables deleted.
+pub fn remove_stale_tables() -> Result<Vec<String>> {
+    let mut removed = Vec::new();
+    for (table, owner) in our_tables() {
+        if !pfs_state::process::is_running(owner) {
+            delete_rules(&table)?;
+            removed.push(table);
+        }
+    }
+    Ok(removed)
+}
+
+/// The tables of containers, `pfs_<PID>`, with their PID (none without nft).
 pub fn our_tables() -> Vec<(String, u32)> {
     let Ok(output) = Command::new("nft").args(["list", "tables", "ip"]).output() else {
         return Vec::new();

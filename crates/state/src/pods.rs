@@ -1,11 +1,12 @@
-//! What a pod leaves on disk while it lives, and where.
+//! Pod records: what chapter 06's pods leave on disk while they live.
+//! Only this module writes them.
 //!
 //! ```text
 //! STATE_DIR/pods/web/                       (/run/pods-from-scratch by default)
 //!   pod                  the record: id, state, pause's PID, address, ...
 //!   ns/net ns/ipc ns/uts (ns/pid)  the pod's namespaces, bind-mounted
-//!   names/app            a container's PID (chapter 03's name registry)
-//! DATA_DIR/pods/web/                        (/var/lib/pods-from-scratch)
+//!   names/app            a container's PID (see [`names`])
+//! DATA_DIR/pods/web/   (/var/lib/pods-from-scratch; chapter 06 keeps these)
 //!   pause/               pause's overlay (upper, work, root)
 //!   containers/app/      each container's overlay
 //!   logs/app.log         what a detached container printed
@@ -15,11 +16,12 @@
 
 use std::fs;
 use std::net::Ipv4Addr;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use nix::fcntl::{Flock, FlockArg};
+
+use crate::names;
+use crate::process::{is_running, same_file};
 
 /// Our pods' groups live below this group, in every hierarchy; chapter 05's
 /// containers have `pods-from-scratch`, which its `cleanup` sweeps.
@@ -112,18 +114,6 @@ impl Pod {
         self.state_dir().join("ns")
     }
 
-    /// `DATA_DIR/pods/NAME`: overlays and logs.
-    pub fn data_dir(&self) -> PathBuf {
-        ch04::data_dir().join("pods").join(&self.name)
-    }
-
-    /// Where a detached container's output goes.
-    pub fn log_path(&self, container: &str) -> PathBuf {
-        self.data_dir()
-            .join("logs")
-            .join(format!("{container}.log"))
-    }
-
     /// The record as `key=value` lines.
     pub fn to_text(&self) -> String {
         let or_none = |v: Option<String>| v.unwrap_or_else(|| "-".into());
@@ -199,7 +189,7 @@ impl Pod {
 
 /// `STATE_DIR/pods`.
 pub fn pods_dir() -> PathBuf {
-    ch03::names::state_dir().join("pods")
+    crate::state_dir().join("pods")
 }
 
 /// `STATE_DIR/pods/NAME`.
@@ -207,20 +197,20 @@ pub fn pod_dir(name: &str) -> PathBuf {
     pods_dir().join(name)
 }
 
-/// A pod name follows chapter 03's rule for container names: 1 to 64
+/// A pod name follows the rule for container names: 1 to 64
 /// letters, digits, `_`, `.` or `-`, starting with a letter or digit. So no
 /// `/`: the name is a directory name.
 pub fn check_pod_name(name: &str) -> Result<()> {
-    if ch03::names::check_name(name).is_err() {
+    if names::check_name(name).is_err() {
         bail!("invalid pod name {name:?}: use 1 to 64 letters, digits, '_', '.' or '-'");
     }
     Ok(())
 }
 
-/// A container name: chapter 03's rule, and not `pause`, which names the
+/// A container name: [`names::check_name`]'s rule, and not `pause`, which names the
 /// pause process's own group and log.
 pub fn check_container_name(name: &str) -> Result<()> {
-    ch03::names::check_name(name)?;
+    names::check_name(name)?;
     if name == "pause" {
         bail!("invalid container name \"pause\": it is the name of the pod's pause process");
     }
@@ -267,48 +257,65 @@ pub fn all() -> Vec<Pod> {
 
 /// The containers registered in a pod, with their PIDs, sorted by name.
 pub fn containers(pod: &Pod) -> Vec<(String, Option<u32>)> {
-    let mut all = ch03::names::all(&pod.state_dir());
+    let mut all = names::all(&pod.state_dir());
     all.sort();
     all
 }
 
-/// Whether a process runs: it exists, is not a zombie (a zombie has ended;
-/// it only waits for its parent to collect its exit status), and is not
-/// exiting. An exiting process has let go of everything but its PID; pause
-/// may stay so for a while: as PID 1 of a PID namespace, its exit waits
-/// until every process of the namespace has been collected by its parent.
-pub fn is_running(pid: u32) -> bool {
-    const PF_EXITING: u64 = 0x4; // the kernel's task flag, <linux/sched.h>
-    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    // "PID (COMM) STATE PPID PGRP SESSION TTY TPGID FLAGS ...": COMM may
-    // hold spaces and parentheses, so split after its last ')'.
-    let Some((_, fields)) = stat.rsplit_once(") ") else {
-        return false;
-    };
-    let fields: Vec<&str> = fields.split_whitespace().collect();
-    let zombie = matches!(fields.first(), Some(&("Z" | "X")));
-    let flags: u64 = fields.get(6).and_then(|f| f.parse().ok()).unwrap_or(0);
-    !zombie && flags & PF_EXITING == 0
+/// `pod rm`, `pod stop` and `cleanup` change pods under this lock, so two
+/// of them never tear down the same pod at once.
+pub fn lock_pods() -> Result<crate::Lock> {
+    crate::lock("pods")
 }
 
-/// Two paths name the same object (same device and inode): for namespace
-/// files, the same namespace.
-pub fn same_file(a: &Path, b: &Path) -> bool {
-    match (fs::metadata(a), fs::metadata(b)) {
-        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
-        _ => false,
+/// `cleanup`, under [`lock_pods`]: let `tear_down` undo each pod whose
+/// pause is gone (killed) or whose `pod create` was killed.
+pub fn remove_dead(tear_down: impl Fn(&Pod) -> Result<()>) -> Result<()> {
+    for pod in all() {
+        let dead = match pod.state {
+            State::Running => !pod.pause_is_running(),
+            State::Creating => !is_running(pod.creator),
+            State::Stopped => false,
+        };
+        if dead {
+            tear_down(&pod)?;
+        }
+    }
+    Ok(())
+}
+
+/// Remove a pod's record and what else is in its state directory.
+pub fn forget(pod: &Pod) {
+    let _ = fs::remove_dir_all(pod.state_dir());
+}
+
+/// The pod called `name`, if it runs; else one line saying why not.
+pub fn load_running(name: &str) -> Result<Pod> {
+    let pod = load(name)?;
+    if !pod.pause_is_running() {
+        bail!("pod {name:?} is not running: {}", pod.status());
+    }
+    Ok(pod)
+}
+
+/// The PID of a running container of the pod.
+pub fn running_container(pod: &Pod, name: &str) -> Result<u32> {
+    let registered = containers(pod)
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .with_context(|| format!("no container named {name:?} in pod {:?}", pod.name))?;
+    match registered.1 {
+        Some(pid) if is_running(pid) => Ok(pid),
+        _ => bail!("container {name:?} of pod {:?} is not running", pod.name),
     }
 }
 
-/// `pod rm`, `pod stop` and `cleanup` change pods under this lock, so two
-/// of them never tear down the same pod at once.
-pub fn lock_pods() -> Result<Flock<fs::File>> {
-    let dir = ch03::names::state_dir();
-    fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
-    let file = fs::File::create(dir.join("pods.lock")).context("open the pods lock")?;
-    Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| anyhow::anyhow!("lock pods: {e}"))
+/// Whether the pod has a container called `name` that ended (a detached
+/// one keeps its name until its pod is removed or the name is taken again).
+pub fn has_exited(pod: &Pod, name: &str) -> bool {
+    containers(pod)
+        .into_iter()
+        .any(|(n, pid)| n == name && pid.is_some_and(|pid| !is_running(pid)))
 }
 
 /// 8 random hex digits, from the kernel's random source.
@@ -361,13 +368,7 @@ mod tests {
     #[test]
     fn the_veth_fits_in_a_link_name_and_the_cgroup_is_ours() {
         let pod = Pod::new(&"w".repeat(64), "w", false, "pfs0", "10.200.0.0/24");
-        assert!(ch03::check_link_name(&pod.veth()).is_ok());
+        assert!(pod.veth().len() <= 15); // the kernel's IFNAMSIZ - 1
         assert!(pod.cgroup().starts_with(PODS_GROUP));
-    }
-
-    #[test]
-    fn this_process_runs_and_a_missing_one_does_not() {
-        assert!(is_running(std::process::id()));
-        assert!(!is_running(u32::MAX));
     }
 }

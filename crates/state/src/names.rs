@@ -1,8 +1,8 @@
-//! Runtime state on disk: where it lives, and container names.
-//!
-//! `--name web` writes `STATE_DIR/names/web` holding the container's PID (as
-//! the host sees it). `--net container:web` reads it back and joins the
-//! network namespace of that process, `/proc/PID/ns/net`.
+//! Container names: `--name web` writes `STATE_DIR/names/web` holding the
+//! container's PID (as the host sees it). Chapter 03's `--net
+//! container:web` reads it back and joins the network namespace of that
+//! process, `/proc/PID/ns/net`; chapter 06 keeps one such directory per pod.
+//! Only this module reads or writes these files.
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -10,13 +10,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-/// Where runtime state lives: `$PFS_STATE_DIR`, or `/run/pods-from-scratch`.
-pub fn state_dir() -> PathBuf {
-    match std::env::var_os("PFS_STATE_DIR") {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => PathBuf::from("/run/pods-from-scratch"),
-    }
-}
+use crate::process::is_running;
 
 /// A container name: letters, digits, `_`, `.`, `-`; 1 to 64 of them,
 /// starting with a letter or digit (Docker's rule, shortened).
@@ -38,21 +32,11 @@ fn name_path(state_dir: &Path, name: &str) -> PathBuf {
     state_dir.join("names").join(name)
 }
 
-/// Whether a process with this PID exists (`kill -0`).
-pub fn process_exists(pid: u32) -> bool {
-    let Ok(pid) = i32::try_from(pid) else {
-        return false;
-    };
-    pid > 0
-        && nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None)
-            != Err(nix::errno::Errno::ESRCH)
-}
-
 /// The PID registered under `name`, if its process still runs.
 pub fn lookup(state_dir: &Path, name: &str) -> Option<u32> {
     let text = std::fs::read_to_string(name_path(state_dir, name)).ok()?;
     let pid: u32 = text.trim().parse().ok()?;
-    process_exists(pid).then_some(pid)
+    is_running(pid).then_some(pid)
 }
 
 /// Claim `name` before the container starts. The file is created with
@@ -131,6 +115,19 @@ pub fn all(state_dir: &Path) -> Vec<(String, Option<u32>)> {
         .collect()
 }
 
+/// `cleanup`: forget the names whose process is gone (a run killed with
+/// SIGKILL could not). Returns the names removed.
+pub fn remove_stale(state_dir: &Path) -> Result<Vec<String>> {
+    let mut removed = Vec::new();
+    for (name, _) in all(state_dir) {
+        if lookup(state_dir, &name).is_none() {
+            unregister(state_dir, &name)?;
+            removed.push(name);
+        }
+    }
+    Ok(removed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,6 +156,18 @@ mod tests {
         assert!(reserve(&dir, "web").is_err());
         unregister(&dir, "web").unwrap();
         assert_eq!(lookup(&dir, "web"), None);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_name_whose_process_is_gone_is_stale() {
+        let dir = std::env::temp_dir().join(format!("pfs-stale-{}", std::process::id()));
+        reserve(&dir, "alive").unwrap();
+        register(&dir, "alive", std::process::id()).unwrap();
+        reserve(&dir, "gone").unwrap();
+        register(&dir, "gone", u32::MAX).unwrap();
+        assert_eq!(remove_stale(&dir).unwrap(), ["gone"]);
+        assert_eq!(all(&dir), [("alive".to_string(), Some(std::process::id()))]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
