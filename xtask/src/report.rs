@@ -35,6 +35,7 @@ fn panic_message(output: &str, test: &str) -> Vec<String> {
         .skip_while(|line| !line.contains("panicked at"))
         .skip(1);
     let mut message = Vec::new();
+    let mut is_assert_eq = false;
     for line in lines.by_ref() {
         if line.starts_with("note: ")
             || line.starts_with("---- ")
@@ -42,7 +43,14 @@ fn panic_message(output: &str, test: &str) -> Vec<String> {
         {
             break;
         }
-        // assert_eq!'s "assertion `left == right` failed: WHY": keep WHY.
+        // assert_eq!(got, expected)'s "assertion `left == right` failed:
+        // WHY", then "  left: ..." and " right: ...": keep WHY, in words.
+        is_assert_eq |= line.starts_with("assertion `left == right` failed");
+        let line = match (is_assert_eq, line.trim_start().split_once(": ")) {
+            (true, Some(("left", got))) => &format!("got:      {got}"),
+            (true, Some(("right", expected))) => &format!("expected: {expected}"),
+            _ => line,
+        };
         let line = match line.split_once("failed: ") {
             Some((assertion, why)) if assertion.starts_with("assertion") => why,
             _ => line,
@@ -122,8 +130,8 @@ test result: FAILED. 1 passed; 1 failed; 0 ignored
                 test: "ps_sees_only_the_containers_processes".into(),
                 message: vec![
                     "expected sh, sleep and ps".into(),
-                    "  left: 4".into(),
-                    " right: 3".into()
+                    "got:      4".into(),
+                    "expected: 3".into()
                 ],
             }]
         );
