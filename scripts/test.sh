@@ -36,9 +36,11 @@ shellcheck -x scripts/*.sh .ci/run
 step "unit and integration tests (integration tests run as root)"
 cargo test --workspace
 step "workshop: every exercise fails unsolved and passes with the chapter's code"
-if $vm; then scripts/workshop.sh verify --vm; else scripts/workshop.sh verify; fi
+if $vm; then cargo xtask workshop verify --vm; else cargo xtask workshop verify; fi
 step "the book's outputs match a fresh run"
 scripts/book-outputs.sh --check
+step "the book's map of the code is up to date, each chapter at most 500 lines"
+cargo xtask code-map --check
 step "mdbook build"
 mdbook build book
 if ! $vm; then
