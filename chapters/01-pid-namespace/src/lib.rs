@@ -94,7 +94,9 @@ pub trait Layer {
 /// isolation around it. Returns the command's exit status (128+N when a
 /// signal N killed it).
 pub fn run(command: &[String], layers: &mut [Box<dyn Layer>]) -> Result<i32> {
-    match launch(command, layers, |child, _| wait_for_exit(child).map(Child::Exited))? {
+    match launch(command, layers, |child, _| {
+        wait_for_exit(child).map(Child::Exited)
+    })? {
         Child::Exited(status) => Ok(status),
         Child::Running(_) => unreachable!("wait_for_exit returns once the child is gone"),
     }

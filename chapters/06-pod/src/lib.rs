@@ -194,7 +194,6 @@ fn start_pause(pod: &Pod, subnet: Subnet, limits: Limits, version: Version) -> R
 }
 // ANCHOR_END: create
 
-
 /// A root filesystem holding nothing but the pause program, made once
 /// (per version of pause) under the data directory.
 pub fn pause_rootfs() -> Result<PathBuf> {
