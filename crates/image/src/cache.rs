@@ -10,8 +10,7 @@
 //! it.
 
 use anyhow::{Context, Result};
-use nix::fcntl::{Flock, FlockArg};
-use std::fs::{self, File};
+use std::fs;
 use std::path::{Path, PathBuf};
 
 /// Where images and root filesystems are cached: `$PFS_DATA_DIR`, or
@@ -22,24 +21,10 @@ pub fn data_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/var/lib/pods-from-scratch"))
 }
 
-/// An exclusive lock, held until dropped (or until the process ends: the
-/// kernel releases a dead process's locks, so none is ever left stale).
-pub type Lock = Flock<File>;
-
-/// Wait for, then hold, the lock file `path` (created if need be). The
-/// file itself stays: removing it would let a third process lock a new
-/// file of the same name while the second still waits on the old one.
-pub fn lock(path: &Path) -> Result<Lock> {
-    let file = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .with_context(|| format!("open {}", path.display()))?;
-    Flock::lock(file, FlockArg::LockExclusive)
-        .map_err(|(_, errno)| errno)
-        .with_context(|| format!("flock {}", path.display()))
-}
+// The lock is the runtime's one flock helper (pfs-state). Lock files stay:
+// removing one would let a third process lock a new file of the same name
+// while the second still waits on the old one.
+pub(crate) use pfs_state::{lock_file as lock, Lock};
 
 /// Build `target` unless it is there: into `TARGET.tmp-PID`, then renamed
 /// to `TARGET`; the temporary directory is removed if the build fails.
