@@ -65,6 +65,37 @@ pub fn namespace_of(pid: &str, ns: &str) -> String {
         .into_owned()
 }
 
+/// Start `copies` runs of `binary args` at the same moment, with the data
+/// directory `data_dir` (`PFS_DATA_DIR`), and wait for them all: for the
+/// races of first builds and pulls.
+pub fn run_at_once(
+    binary: &str,
+    args: &[&str],
+    data_dir: &std::path::Path,
+    copies: usize,
+) -> Vec<Output> {
+    let started: Vec<Child> = (0..copies)
+        .map(|_| {
+            Command::new(binary)
+                .args(args)
+                .env("PFS_DATA_DIR", data_dir)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap_or_else(|e| panic!("start {binary}: {e}"))
+        })
+        .collect();
+    started
+        .into_iter()
+        .map(|child| {
+            child
+                .wait_with_output()
+                .unwrap_or_else(|e| panic!("wait for {binary}: {e}"))
+        })
+        .collect()
+}
+
 /// A chapter's binary, started with `args` (stdin closed, output captured).
 pub fn run(binary: &str, args: &[&str]) -> Output {
     Command::new(binary)

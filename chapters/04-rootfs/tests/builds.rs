@@ -14,22 +14,7 @@ const CH04: &str = env!("CARGO_BIN_EXE_ch04");
 fn four_first_busybox_builds_at_once_all_print_the_same_rootfs() {
     testkit::require_root();
     let data = TempDir::new("first-builds");
-    let builds: Vec<_> = (0..4)
-        .map(|_| {
-            Command::new(CH04)
-                .args(["rootfs", "busybox"])
-                .env("PFS_DATA_DIR", &data.path)
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap_or_else(|e| panic!("start {CH04}: {e}"))
-        })
-        .collect();
-    let outputs: Vec<_> = builds
-        .into_iter()
-        .map(|build| build.wait_with_output().expect("wait for ch04"))
-        .collect();
+    let outputs = testkit::run_at_once(CH04, &["rootfs", "busybox"], &data.path, 4);
     for output in &outputs {
         assert!(
             output.status.success(),

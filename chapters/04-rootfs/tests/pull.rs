@@ -309,22 +309,7 @@ fn concurrent_pulls_of_one_image_make_one_store_entry() {
     let images = build_images();
     let reference = images.layout.push("v2", &registry, "together:v2");
     let data = TempDir::new("pull-data");
-    let pulls: Vec<_> = (0..4)
-        .map(|_| {
-            Command::new(CH04)
-                .args(["pull", &reference])
-                .env("PFS_DATA_DIR", &data.path)
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap_or_else(|e| panic!("start {CH04}: {e}"))
-        })
-        .collect();
-    let outputs: Vec<Output> = pulls
-        .into_iter()
-        .map(|pull| pull.wait_with_output().expect("wait for ch04"))
-        .collect();
+    let outputs = testkit::run_at_once(CH04, &["pull", &reference], &data.path, 4);
     for output in &outputs {
         let stderr = testkit::stderr(output);
         assert!(output.status.success(), "pull: {stderr}");
