@@ -12,6 +12,7 @@
 
 use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -136,6 +137,17 @@ pub fn debootstrap(suite: &str, variant: &str) -> Result<PathBuf> {
             .arg(dir);
         if let Some(mirror) = host_debian_mirror() {
             command.arg(mirror);
+        }
+        // debootstrap mounts /proc and /sys inside the new tree: killed
+        // half-way, it would leave them mounted on the host. In a mount
+        // namespace of its own, private as in chapter 02, they go with it.
+        // SAFETY: runs in the forked child before exec; we have one thread,
+        // and the closure makes two system calls.
+        unsafe {
+            command.pre_exec(|| {
+                nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)?;
+                ch02::make_mounts_private().map_err(std::io::Error::other)
+            });
         }
         eprintln!("running: {command:?}");
         // Its log goes to stderr: our stdout is the rootfs path alone,
