@@ -16,8 +16,8 @@
 //! All link, address and route work is netlink messages built here and
 //! sent from Rust (the socket is the `pfs_netlink` crate's machinery);
 //! `--explain` shows the `ip` command doing the same. The records (names,
-//! leases) are kept by the `pfs_state` crate; `cleanup` and `doctor` are in
-//! [`ops`].
+//! leases) are kept by the `pfs_state` crate, and `--name`'s layer
+//! ([`Name`]) by `pfs_netlink`; `cleanup` and `doctor` are in [`ops`].
 //!
 //! Defaults: the bridge `pfs0` with subnet `10.200.0.0/24`, chosen to
 //! overlap no common tool's (why, and how to change them: the options'
@@ -50,6 +50,7 @@ use ipam::Subnet;
 pub use ops::{cleanup, doctor};
 pub use pfs_netlink::args::{BridgeArgs, CleanupArgs, DEFAULT_BRIDGE, DEFAULT_SUBNET};
 pub use pfs_netlink::check_link_name;
+pub use pfs_netlink::name::Name;
 
 /// `run` options: chapter 02's, plus the network.
 #[derive(clap::Args, Debug)]
@@ -345,41 +346,6 @@ pub fn join_netns(netns: &File, name: &str) -> Result<()> {
     nix::sched::setns(netns, CloneFlags::CLONE_NEWNET).context("setns(CLONE_NEWNET)")
 }
 // ANCHOR_END: join_network
-
-/// `--name NAME`: reserve the name, record the container's PID under it,
-/// forget it when the container is gone.
-pub struct Name {
-    state_dir: PathBuf,
-    name: String,
-    reserved: bool,
-}
-
-impl Name {
-    pub fn new(state_dir: PathBuf, name: &str) -> Self {
-        Name {
-            state_dir,
-            name: name.to_string(),
-            reserved: false,
-        }
-    }
-}
-
-impl Layer for Name {
-    fn prepare(&mut self) -> Result<()> {
-        names::reserve(&self.state_dir, &self.name)?;
-        self.reserved = true;
-        Ok(())
-    }
-    fn setup_from_parent(&mut self, child: Pid) -> Result<()> {
-        names::register(&self.state_dir, &self.name, child.as_raw() as u32)
-    }
-    fn cleanup(&mut self) -> Result<()> {
-        if !std::mem::take(&mut self.reserved) {
-            return Ok(());
-        }
-        names::unregister(&self.state_dir, &self.name)
-    }
-}
 
 // ---------------------------------------------------------------------------
 // The kernel steps, one netlink request each
