@@ -99,13 +99,9 @@ pub fn parse_requested(text: &str, subnet: Subnet) -> Result<Ipv4Addr> {
 mod tests {
     use super::*;
 
-    fn subnet() -> Subnet {
-        Subnet::parse("10.200.0.0/24").unwrap()
-    }
-
     #[test]
     fn a_subnet_knows_its_gateway_broadcast_and_container_range() {
-        let s = subnet();
+        let s = Subnet::parse("10.200.0.0/24").unwrap();
         assert_eq!(s.gateway(), Ipv4Addr::new(10, 200, 0, 1));
         assert_eq!(s.broadcast(), Ipv4Addr::new(10, 200, 0, 255));
         assert_eq!(s.container_addresses().count(), 253);
@@ -139,7 +135,7 @@ mod tests {
 
     #[test]
     fn requested_addresses_are_checked_against_the_subnet() {
-        let s = subnet();
+        let s = Subnet::parse("10.200.0.0/24").unwrap();
         assert_eq!(
             parse_requested("10.200.0.9", s).unwrap(),
             Ipv4Addr::new(10, 200, 0, 9)
