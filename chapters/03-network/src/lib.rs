@@ -16,14 +16,12 @@
 //! All link, address and route work is netlink messages built here and
 //! sent from Rust (the socket is the `pfs_netlink` crate's machinery);
 //! `--explain` shows the `ip` command doing the same. The records (names,
-//! leases) are kept by the `pfs_state` crate; `cleanup` and `doctor` are in
-//! [`ops`].
+//! leases) are kept by the `pfs_state` crate, and `--name`'s layer
+//! ([`Name`]) by `pfs_netlink`; `cleanup` and `doctor` are in [`ops`].
 //!
-//! Defaults: the bridge `pfs0` with subnet `10.200.0.0/24` (gateway
-//! `10.200.0.1`). Docker uses 172.17.0.0/16, podman 10.88.0.0/16,
-//! Kubernetes (flannel) 10.244.0.0/16 and services 10.96.0.0/12, k3s
-//! 10.42.0.0/16: none of them overlaps. Change them with `--bridge` and
-//! `--subnet`, or `PFS_BRIDGE` and `PFS_SUBNET`.
+//! Defaults: the bridge `pfs0` with subnet `10.200.0.0/24`, chosen to
+//! overlap no common tool's (why, and how to change them: the options'
+//! module, `pfs_netlink::args`).
 
 pub mod ipam;
 pub mod ops;
@@ -50,34 +48,9 @@ use pfs_state::{leases, names};
 
 use ipam::Subnet;
 pub use ops::{cleanup, doctor};
+pub use pfs_netlink::args::{BridgeArgs, CleanupArgs, DEFAULT_BRIDGE, DEFAULT_SUBNET};
 pub use pfs_netlink::check_link_name;
-
-/// Our bridge's default name (15 bytes at most, the kernel's IFNAMSIZ).
-pub const DEFAULT_BRIDGE: &str = "pfs0";
-/// Our default subnet: used by no common tool (see the crate docs).
-pub const DEFAULT_SUBNET: &str = "10.200.0.0/24";
-
-/// The bridge and subnet, shared by `run` and `cleanup`.
-#[derive(clap::Args, Debug, Clone)]
-#[group(skip)]
-pub struct BridgeArgs {
-    /// Name of the host's bridge that containers are plugged into
-    #[arg(long, value_name = "NAME", env = "PFS_BRIDGE", default_value = DEFAULT_BRIDGE)]
-    pub bridge: String,
-    /// Subnet of the bridge: its first address is the gateway, the others go to containers
-    #[arg(long, value_name = "CIDR", env = "PFS_SUBNET", default_value = DEFAULT_SUBNET)]
-    pub subnet: String,
-}
-
-/// Options of `cleanup`, in this chapter and the next ones.
-#[derive(clap::Args, Debug)]
-pub struct CleanupArgs {
-    /// Also remove the bridge (refused while a container uses it)
-    #[arg(long)]
-    pub all: bool,
-    #[command(flatten)]
-    pub bridge: BridgeArgs,
-}
+pub use pfs_netlink::name::Name;
 
 /// `run` options: chapter 02's, plus the network.
 #[derive(clap::Args, Debug)]
@@ -373,41 +346,6 @@ pub fn join_netns(netns: &File, name: &str) -> Result<()> {
     nix::sched::setns(netns, CloneFlags::CLONE_NEWNET).context("setns(CLONE_NEWNET)")
 }
 // ANCHOR_END: join_network
-
-/// `--name NAME`: reserve the name, record the container's PID under it,
-/// forget it when the container is gone.
-pub struct Name {
-    state_dir: PathBuf,
-    name: String,
-    reserved: bool,
-}
-
-impl Name {
-    pub fn new(state_dir: PathBuf, name: &str) -> Self {
-        Name {
-            state_dir,
-            name: name.to_string(),
-            reserved: false,
-        }
-    }
-}
-
-impl Layer for Name {
-    fn prepare(&mut self) -> Result<()> {
-        names::reserve(&self.state_dir, &self.name)?;
-        self.reserved = true;
-        Ok(())
-    }
-    fn setup_from_parent(&mut self, child: Pid) -> Result<()> {
-        names::register(&self.state_dir, &self.name, child.as_raw() as u32)
-    }
-    fn cleanup(&mut self) -> Result<()> {
-        if !std::mem::take(&mut self.reserved) {
-            return Ok(());
-        }
-        names::unregister(&self.state_dir, &self.name)
-    }
-}
 
 // ---------------------------------------------------------------------------
 // The kernel steps, one netlink request each

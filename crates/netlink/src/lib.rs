@@ -19,9 +19,17 @@
 //! kernel's rule for link names ([`check_link_name`]), `doctor`'s network
 //! checks ([`check`]), and [`nat`], chapter 03's `--nat` and `--publish`:
 //! nftables rules for the host, loaded with the `nft` program, as a layer
-//! of their own. Chapter 06 uses this crate through chapter 03.
+//! of their own. And the plumbing around the lesson: [`args`], the
+//! `--bridge` and `--subnet` options (with the reason for their defaults)
+//! that every chapter from 03 on accepts, and [`subnet`], the arithmetic of
+//! an IPv4 subnet under chapter 03's IPAM (`--subnet`, `--ip`), and
+//! [`name::Name`], the layer that keeps `--name`'s record for
+//! `--net container:NAME`. Chapter 06 uses this crate through chapter 03.
 
+pub mod args;
+pub mod name;
 pub mod nat;
+pub mod subnet;
 
 use std::io;
 
