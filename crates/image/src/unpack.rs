@@ -705,15 +705,24 @@ mod tests {
         scene.assert_outside_untouched();
     }
 
-    #[test]
-    fn whiteouts_delete_lower_files_and_directories() {
+    /// A scene with a lower layer for whiteouts to delete from.
+    fn scene_with_lower_layer() -> Scene {
         let scene = Scene::new();
         scene.apply(&[
             Item::File("etc/motd", b"hello"),
             Item::File("etc/keep", b"keep"),
             Item::File("var/cache/a/b", b"cached"),
             Item::Symlink("link", &scene.abs_outside("secret")),
+            Item::File("app/old", b"old"),
+            Item::File("app/sub/deep", b"old"),
+            Item::File("other/file", b"kept"),
         ]);
+        scene
+    }
+
+    #[test]
+    fn whiteouts_delete_lower_files_and_directories() {
+        let scene = scene_with_lower_layer();
         let stats = scene.apply(&[
             Item::File("etc/.wh.motd", b""),
             Item::File("var/.wh.cache", b""),
@@ -746,12 +755,7 @@ mod tests {
 
     #[test]
     fn an_opaque_directory_hides_lower_content_only() {
-        let scene = Scene::new();
-        scene.apply(&[
-            Item::File("app/old", b"old"),
-            Item::File("app/sub/deep", b"old"),
-            Item::File("other/file", b"kept"),
-        ]);
+        let scene = scene_with_lower_layer();
         scene.apply(&[
             Item::Dir("app"),
             Item::File("app/-first", b"same layer, before the marker"),
