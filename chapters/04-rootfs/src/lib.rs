@@ -295,18 +295,14 @@ pub fn make_device_nodes() -> Result<()> {
 /// `--read-only`: remount the container's `/` read-only. The mounts on top
 /// of it (`/tmp`, `/dev`, `/proc`) keep their own flags.
 pub fn remount_root_read_only() -> Result<()> {
+    // With MS_BIND, the remount changes this mount's flags only, not those
+    // of the overlay filesystem behind it.
+    let read_only = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY;
     explain::step(
         "mount(NULL, \"/\", NULL, MS_REMOUNT|MS_BIND|MS_RDONLY)",
         "mount -o remount,bind,ro /",
     );
-    mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY,
-        None::<&str>,
-    )
-    .context("remount / read-only")
+    mount(None::<&str>, "/", None::<&str>, read_only, None::<&str>).context("remount / read-only")
 }
 
 /// Remove what killed runs left: container directories whose `ch04`

@@ -180,12 +180,15 @@ mod tests {
 
     const HEX: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
+    /// A registry's answer: status, headers, body.
+    type Response = (u16, Vec<(String, String)>, Vec<u8>);
+
     /// A tiny HTTP server on 127.0.0.1 that answers `count` requests with
     /// `respond(its port, request line, headers)`, then returns what it
     /// was asked.
     fn fake_registry(
         count: usize,
-        respond: impl Fn(u16, &str, &str) -> (u16, Vec<(String, String)>, Vec<u8>) + Send + 'static,
+        respond: impl Fn(u16, &str, &str) -> Response + Send + 'static,
     ) -> (u16, std::thread::JoinHandle<Vec<String>>) {
         use std::io::{BufRead, BufReader};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -225,6 +228,25 @@ mod tests {
 
     const MANIFEST: &str = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef","size":2},"layers":[]}"#;
 
+    /// `MANIFEST`, sent as an OCI manifest whose digest the registry says is `digest`.
+    fn manifest_response(digest: String) -> Response {
+        let headers = vec![
+            (
+                "Content-Type".into(),
+                "application/vnd.oci.image.manifest.v1+json".into(),
+            ),
+            ("Docker-Content-Digest".into(), digest),
+        ];
+        (200, headers, MANIFEST.as_bytes().to_vec())
+    }
+
+    /// What `resolve_manifest` makes of `reference` (the registry's port in it).
+    fn resolve(reference: &str) -> Result<ResolvedManifest> {
+        let reference = parse_reference(reference).unwrap();
+        let mut registry = Registry::new(&reference, false).unwrap();
+        resolve_manifest(&mut registry, &reference)
+    }
+
     #[test]
     fn the_bearer_token_flow() {
         let (port, server) = fake_registry(3, |port, request, headers| {
@@ -242,18 +264,9 @@ mod tests {
                     b"{}".to_vec(),
                 );
             }
-            let headers = vec![
-                (
-                    "Content-Type".into(),
-                    "application/vnd.oci.image.manifest.v1+json".into(),
-                ),
-                ("Docker-Content-Digest".into(), manifest_digest),
-            ];
-            (200, headers, MANIFEST.as_bytes().to_vec())
+            manifest_response(manifest_digest)
         });
-        let reference = parse_reference(&format!("127.0.0.1:{port}/team/app:v1")).unwrap();
-        let mut registry = Registry::new(&reference, false).unwrap();
-        let manifest = resolve_manifest(&mut registry, &reference).unwrap();
+        let manifest = resolve(&format!("127.0.0.1:{port}/team/app:v1")).unwrap();
         assert_eq!(manifest.digest, sha256_digest(MANIFEST.as_bytes()));
         assert!(manifest.image.layers().is_empty());
         let requests = server.join().unwrap();
@@ -272,20 +285,8 @@ mod tests {
 
     #[test]
     fn a_manifest_that_does_not_match_its_digest_is_refused() {
-        let (port, server) = fake_registry(1, |_, _, _| {
-            let wrong = format!("sha256:{HEX}");
-            let headers = vec![
-                (
-                    "Content-Type".into(),
-                    "application/vnd.oci.image.manifest.v1+json".into(),
-                ),
-                ("Docker-Content-Digest".into(), wrong),
-            ];
-            (200, headers, MANIFEST.as_bytes().to_vec())
-        });
-        let reference = parse_reference(&format!("localhost:{port}/app")).unwrap();
-        let mut registry = Registry::new(&reference, false).unwrap();
-        let error = resolve_manifest(&mut registry, &reference).err().unwrap();
+        let (port, server) = fake_registry(1, |_, _, _| manifest_response(format!("sha256:{HEX}")));
+        let error = resolve(&format!("localhost:{port}/app")).err().unwrap();
         assert!(
             format!("{error:#}").contains("manifest digest mismatch"),
             "{error:#}"
@@ -299,11 +300,9 @@ mod tests {
             let challenge = r#"Basic realm="private""#.to_string();
             (401, vec![("WWW-Authenticate".into(), challenge)], vec![])
         });
-        let reference = parse_reference(&format!("127.0.0.1:{port}/app")).unwrap();
-        let mut registry = Registry::new(&reference, false).unwrap();
         let error = format!(
             "{:#}",
-            resolve_manifest(&mut registry, &reference).err().unwrap()
+            resolve(&format!("127.0.0.1:{port}/app")).err().unwrap()
         );
         assert!(error.contains("asks for a login"), "{error}");
         assert!(!error.contains('\n'));

@@ -253,54 +253,34 @@ fn check_tag(tag: &str) -> Result<()> {
 mod tests {
     use super::*;
 
-    fn tag(registry: &str, repository: &str, tag: &str) -> Reference {
-        Reference {
-            registry: registry.into(),
-            repository: repository.into(),
-            target: Target::Tag(tag.into()),
-        }
-    }
-
     const HEX: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
     #[test]
-    fn short_names_come_from_docker_hub() {
-        assert_eq!(
-            parse_reference("busybox").unwrap(),
-            tag("docker.io", "library/busybox", "latest")
-        );
-        assert_eq!(
-            parse_reference("debian:bookworm").unwrap(),
-            tag("docker.io", "library/debian", "bookworm")
-        );
-        assert_eq!(
-            parse_reference("someone/tool:1.2_rc-3").unwrap(),
-            tag("docker.io", "someone/tool", "1.2_rc-3")
-        );
-        assert_eq!(
-            parse_reference("docker.io/busybox").unwrap(),
-            tag("docker.io", "library/busybox", "latest")
-        );
-    }
-
-    #[test]
-    fn a_registry_is_a_first_part_with_a_dot_a_port_or_localhost() {
-        assert_eq!(
-            parse_reference("127.0.0.1:5000/name:tag").unwrap(),
-            tag("127.0.0.1:5000", "name", "tag")
-        );
-        assert_eq!(
-            parse_reference("localhost/a/b").unwrap(),
-            tag("localhost", "a/b", "latest")
-        );
-        assert_eq!(
-            parse_reference("registry.example.org/team/app:v1").unwrap(),
-            tag("registry.example.org", "team/app", "v1")
-        );
-        assert_eq!(
-            parse_reference("[::1]:5000/x").unwrap(),
-            tag("[::1]:5000", "x", "latest")
-        );
+    fn references_split_into_registry_repository_and_tag() {
+        // (reference, its parts: "registry repository tag")
+        let cases = [
+            // Short names come from Docker Hub.
+            ("busybox", "docker.io library/busybox latest"),
+            ("debian:bookworm", "docker.io library/debian bookworm"),
+            ("someone/tool:1.2_rc-3", "docker.io someone/tool 1.2_rc-3"),
+            ("docker.io/busybox", "docker.io library/busybox latest"),
+            // A registry is a first part with a dot, a port or `localhost`.
+            ("127.0.0.1:5000/name:tag", "127.0.0.1:5000 name tag"),
+            ("localhost/a/b", "localhost a/b latest"),
+            (
+                "registry.example.org/team/app:v1",
+                "registry.example.org team/app v1",
+            ),
+            ("[::1]:5000/x", "[::1]:5000 x latest"),
+        ];
+        for (text, parts) in cases {
+            let reference = parse_reference(text).unwrap();
+            let Target::Tag(tag) = &reference.target else {
+                panic!("{text}: no tag");
+            };
+            let split = format!("{} {} {tag}", reference.registry, reference.repository);
+            assert_eq!(split, parts, "{text}");
+        }
     }
 
     #[test]

@@ -55,7 +55,7 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 use std::rc::Rc;
 use std::time::{Duration, UNIX_EPOCH};
-use tar::{Archive, Entry, EntryType};
+use tar::{Archive, Entry, EntryType, Header};
 
 /// The name prefix that marks a whiteout file.
 const WHITEOUT_PREFIX: &str = ".wh.";
@@ -199,14 +199,7 @@ impl<'a> Layer<'a> {
         io::copy(entry, &mut writer).with_context(|| format!("write {}", path.display()))?;
         let file = writer.into_inner().map_err(|e| e.into_error())?;
         let header = entry.header();
-        if self.as_root {
-            // Before chmod: chown clears the set-user-ID bit.
-            std::os::unix::fs::fchown(
-                &file,
-                Some(header.uid()? as u32),
-                Some(header.gid()? as u32),
-            )?;
-        }
+        self.set_owner(header, path)?; // before chmod: chown clears the set-user-ID bit
         file.set_permissions(Permissions::from_mode(header.mode()? & 0o7777))?;
         file.set_modified(UNIX_EPOCH + Duration::from_secs(header.mtime()?))?;
         Ok(())
@@ -225,10 +218,7 @@ impl<'a> Layer<'a> {
             fs::create_dir(path).with_context(|| format!("mkdir {}", path.display()))?;
         }
         let header = entry.header();
-        if self.as_root {
-            // `path` is a real directory (checked by make_room), not a symlink.
-            std::os::unix::fs::chown(path, Some(header.uid()? as u32), Some(header.gid()? as u32))?;
-        }
+        self.set_owner(header, path)?;
         self.directory_modes
             .push((relative.to_path_buf(), header.mode()? & 0o7777));
         Ok(())
@@ -239,15 +229,7 @@ impl<'a> Layer<'a> {
         let link_target = entry.link_name()?.context("symlink without a target")?;
         std::os::unix::fs::symlink(&link_target, path)
             .with_context(|| format!("symlink {}", path.display()))?;
-        if self.as_root {
-            let header = entry.header();
-            std::os::unix::fs::lchown(
-                path,
-                Some(header.uid()? as u32),
-                Some(header.gid()? as u32),
-            )?;
-        }
-        Ok(())
+        self.set_owner(entry.header(), path)
     }
 
     // ANCHOR: hard_link
@@ -280,12 +262,16 @@ impl<'a> Layer<'a> {
         let header = entry.header();
         let mode = nix::sys::stat::Mode::from_bits_truncate(header.mode()? & 0o777);
         nix::unistd::mkfifo(path, mode).with_context(|| format!("mkfifo {}", path.display()))?;
+        self.set_owner(header, path)
+    }
+
+    /// Give `path` the owner its entry names, if we may (as root); a
+    /// symlink gets it itself (`lchown` never follows one).
+    fn set_owner(&self, header: &Header, path: &Path) -> Result<()> {
         if self.as_root {
-            std::os::unix::fs::lchown(
-                path,
-                Some(header.uid()? as u32),
-                Some(header.gid()? as u32),
-            )?;
+            let (uid, gid) = (header.uid()? as u32, header.gid()? as u32);
+            std::os::unix::fs::lchown(path, Some(uid), Some(gid))
+                .with_context(|| format!("chown {}", path.display()))?;
         }
         Ok(())
     }
@@ -538,8 +524,10 @@ mod tests {
             }
         }
 
-        fn apply(&self, items: &[Item]) -> Result<LayerStats> {
+        /// Unpack a layer holding `items`; it must succeed.
+        fn apply(&self, items: &[Item]) -> LayerStats {
             self.apply_stream(&layer(items))
+                .expect("the layer should unpack")
         }
 
         fn apply_stream(&self, stream: &[u8]) -> Result<LayerStats> {
@@ -568,31 +556,34 @@ mod tests {
             );
         }
 
+        /// Applying `items` fails, with an error that mentions `what`.
+        fn assert_refuses(&self, items: &[Item], what: &str) {
+            let error = format!(
+                "{:#}",
+                self.apply_stream(&layer(items))
+                    .expect_err("the layer should be refused")
+            );
+            assert!(error.contains(what), "unexpected error: {error}");
+        }
+
         fn abs_outside(&self, name: &str) -> String {
             self.outside.join(name).display().to_string()
         }
     }
 
-    fn assert_refused(result: Result<LayerStats>, what: &str) {
-        let error = format!("{:#}", result.expect_err("the layer should be refused"));
-        assert!(error.contains(what), "unexpected error: {error}");
-    }
-
     #[test]
     fn files_directories_and_links_are_unpacked() {
         let scene = Scene::new();
-        let stats = scene
-            .apply(&[
-                Item::Dir("./"),
-                Item::Dir("./etc/"),
-                Item::File("./etc/os-release", b"NAME=test\n"),
-                Item::File("usr/bin/tool", b"#!/bin/sh\n"), // parent not listed
-                Item::Symlink("bin", "usr/bin"),
-                Item::Symlink("etc/absolute", "/etc/os-release"),
-                Item::HardLink("etc/os-release.hard", "etc/os-release"),
-                Item::Fifo("run.fifo"),
-            ])
-            .unwrap();
+        let stats = scene.apply(&[
+            Item::Dir("./"),
+            Item::Dir("./etc/"),
+            Item::File("./etc/os-release", b"NAME=test\n"),
+            Item::File("usr/bin/tool", b"#!/bin/sh\n"), // parent not listed
+            Item::Symlink("bin", "usr/bin"),
+            Item::Symlink("etc/absolute", "/etc/os-release"),
+            Item::HardLink("etc/os-release.hard", "etc/os-release"),
+            Item::Fifo("run.fifo"),
+        ]);
         let root = &scene.rootfs;
         assert_eq!(
             fs::read_to_string(root.join("etc/os-release")).unwrap(),
@@ -627,10 +618,8 @@ mod tests {
     #[test]
     fn dot_dot_is_refused() {
         let scene = Scene::new();
-        let result = scene.apply(&[Item::File("../outside/evil", b"x")]);
-        assert_refused(result, "`..`");
-        let result = scene.apply(&[Item::File("etc/../../outside/evil", b"x")]);
-        assert_refused(result, "`..`");
+        scene.assert_refuses(&[Item::File("../outside/evil", b"x")], "`..`");
+        scene.assert_refuses(&[Item::File("etc/../../outside/evil", b"x")], "`..`");
         scene.assert_outside_untouched();
     }
 
@@ -638,9 +627,7 @@ mod tests {
     fn an_absolute_path_stays_inside() {
         let scene = Scene::new();
         let absolute = scene.abs_outside("evil");
-        scene
-            .apply(&[Item::Dir("/"), Item::File(&absolute, b"x")])
-            .unwrap();
+        scene.apply(&[Item::Dir("/"), Item::File(&absolute, b"x")]);
         let inside = scene.rootfs.join(absolute.trim_start_matches('/'));
         assert_eq!(fs::read_to_string(inside).unwrap(), "x");
         scene.assert_outside_untouched();
@@ -651,14 +638,18 @@ mod tests {
         let scene = Scene::new();
         let absolute = scene.outside.display().to_string();
         for link_target in [absolute.as_str(), "../outside"] {
-            let result = scene.apply(&[
-                Item::Symlink("evil", link_target),
-                Item::File("evil/planted", b"x"),
-            ]);
-            assert_refused(result, "goes through the symlink evil");
+            scene.assert_refuses(
+                &[
+                    Item::Symlink("evil", link_target),
+                    Item::File("evil/planted", b"x"),
+                ],
+                "goes through the symlink evil",
+            );
             // A directory entry below the symlink is refused just the same.
-            let result = scene.apply(&[Item::Symlink("evil", link_target), Item::Dir("evil/sub")]);
-            assert_refused(result, "symlink");
+            scene.assert_refuses(
+                &[Item::Symlink("evil", link_target), Item::Dir("evil/sub")],
+                "symlink",
+            );
         }
         scene.assert_outside_untouched();
     }
@@ -667,16 +658,13 @@ mod tests {
     fn a_symlink_from_a_lower_layer_is_not_written_through() {
         let scene = Scene::new();
         // Layer 1 plants symlinks; layer 2 writes through them.
-        scene
-            .apply(&[
-                Item::Symlink("etc", &scene.outside.display().to_string()),
-                Item::Symlink("passwd", &scene.abs_outside("secret")),
-            ])
-            .unwrap();
-        let result = scene.apply(&[Item::File("etc/secret", b"overwritten")]);
-        assert_refused(result, "symlink");
+        scene.apply(&[
+            Item::Symlink("etc", &scene.outside.display().to_string()),
+            Item::Symlink("passwd", &scene.abs_outside("secret")),
+        ]);
+        scene.assert_refuses(&[Item::File("etc/secret", b"overwritten")], "symlink");
         // A file entry in the symlink's own place replaces the symlink.
-        scene.apply(&[Item::File("passwd", b"mine")]).unwrap();
+        scene.apply(&[Item::File("passwd", b"mine")]);
         let passwd = scene.rootfs.join("passwd");
         assert!(fs::symlink_metadata(&passwd).unwrap().is_file());
         assert_eq!(fs::read_to_string(passwd).unwrap(), "mine");
@@ -686,18 +674,18 @@ mod tests {
     #[test]
     fn hard_links_to_outside_are_refused() {
         let scene = Scene::new();
-        let result = scene.apply(&[Item::HardLink("stolen", "../outside/secret")]);
-        assert_refused(result, "`..`");
+        scene.assert_refuses(&[Item::HardLink("stolen", "../outside/secret")], "`..`");
         // An absolute target is read inside the target, where it is missing.
         let absolute = scene.abs_outside("secret");
-        let result = scene.apply(&[Item::HardLink("stolen", &absolute)]);
-        assert_refused(result, "does not exist");
+        scene.assert_refuses(&[Item::HardLink("stolen", &absolute)], "does not exist");
         let outside = scene.outside.display().to_string();
-        let result = scene.apply(&[
-            Item::Symlink("evil", &outside),
-            Item::HardLink("stolen", "evil/secret"),
-        ]);
-        assert_refused(result, "symlink");
+        scene.assert_refuses(
+            &[
+                Item::Symlink("evil", &outside),
+                Item::HardLink("stolen", "evil/secret"),
+            ],
+            "symlink",
+        );
         assert!(!scene.rootfs.join("stolen").exists());
         scene.assert_outside_untouched();
     }
@@ -705,12 +693,10 @@ mod tests {
     #[test]
     fn a_hard_link_to_a_symlink_links_the_symlink_itself() {
         let scene = Scene::new();
-        scene
-            .apply(&[
-                Item::Symlink("link", &scene.abs_outside("secret")),
-                Item::HardLink("hard", "link"),
-            ])
-            .unwrap();
+        scene.apply(&[
+            Item::Symlink("link", &scene.abs_outside("secret")),
+            Item::HardLink("hard", "link"),
+        ]);
         let hard = scene.rootfs.join("hard");
         assert!(fs::symlink_metadata(&hard)
             .unwrap()
@@ -719,25 +705,30 @@ mod tests {
         scene.assert_outside_untouched();
     }
 
+    /// A scene with a lower layer for whiteouts to delete from.
+    fn scene_with_lower_layer() -> Scene {
+        let scene = Scene::new();
+        scene.apply(&[
+            Item::File("etc/motd", b"hello"),
+            Item::File("etc/keep", b"keep"),
+            Item::File("var/cache/a/b", b"cached"),
+            Item::Symlink("link", &scene.abs_outside("secret")),
+            Item::File("app/old", b"old"),
+            Item::File("app/sub/deep", b"old"),
+            Item::File("other/file", b"kept"),
+        ]);
+        scene
+    }
+
     #[test]
     fn whiteouts_delete_lower_files_and_directories() {
-        let scene = Scene::new();
-        scene
-            .apply(&[
-                Item::File("etc/motd", b"hello"),
-                Item::File("etc/keep", b"keep"),
-                Item::File("var/cache/a/b", b"cached"),
-                Item::Symlink("link", &scene.abs_outside("secret")),
-            ])
-            .unwrap();
-        let stats = scene
-            .apply(&[
-                Item::File("etc/.wh.motd", b""),
-                Item::File("var/.wh.cache", b""),
-                Item::File(".wh.link", b""),
-                Item::File("nothere/.wh.file", b""), // nothing to delete
-            ])
-            .unwrap();
+        let scene = scene_with_lower_layer();
+        let stats = scene.apply(&[
+            Item::File("etc/.wh.motd", b""),
+            Item::File("var/.wh.cache", b""),
+            Item::File(".wh.link", b""),
+            Item::File("nothere/.wh.file", b""), // nothing to delete
+        ]);
         let root = &scene.rootfs;
         assert!(!root.join("etc/motd").exists());
         assert!(
@@ -755,33 +746,22 @@ mod tests {
     #[test]
     fn a_whiteout_spares_its_own_layer() {
         let scene = Scene::new();
-        scene
-            .apply(&[
-                Item::File("etc/new", b"new"),
-                Item::File("etc/.wh.new", b""),
-            ])
-            .unwrap();
+        scene.apply(&[
+            Item::File("etc/new", b"new"),
+            Item::File("etc/.wh.new", b""),
+        ]);
         assert!(scene.rootfs.join("etc/new").exists());
     }
 
     #[test]
     fn an_opaque_directory_hides_lower_content_only() {
-        let scene = Scene::new();
-        scene
-            .apply(&[
-                Item::File("app/old", b"old"),
-                Item::File("app/sub/deep", b"old"),
-                Item::File("other/file", b"kept"),
-            ])
-            .unwrap();
-        scene
-            .apply(&[
-                Item::Dir("app"),
-                Item::File("app/-first", b"same layer, before the marker"),
-                Item::File("app/.wh..wh..opq", b""),
-                Item::File("app/new", b"new"),
-            ])
-            .unwrap();
+        let scene = scene_with_lower_layer();
+        scene.apply(&[
+            Item::Dir("app"),
+            Item::File("app/-first", b"same layer, before the marker"),
+            Item::File("app/.wh..wh..opq", b""),
+            Item::File("app/new", b"new"),
+        ]);
         let root = &scene.rootfs;
         let mut names: Vec<_> = fs::read_dir(root.join("app"))
             .unwrap()
@@ -796,32 +776,28 @@ mod tests {
     fn whiteouts_cannot_escape() {
         let scene = Scene::new();
         for name in ["etc/.wh..", "etc/.wh.", ".wh..", "etc/.wh..."] {
-            assert_refused(scene.apply(&[Item::File(name, b"")]), "invalid name");
+            scene.assert_refuses(&[Item::File(name, b"")], "invalid name");
         }
-        assert_refused(
-            scene.apply(&[Item::File("../outside/.wh.secret", b"")]),
-            "`..`",
-        );
+        scene.assert_refuses(&[Item::File("../outside/.wh.secret", b"")], "`..`");
         let outside = scene.outside.display().to_string();
-        let result = scene.apply(&[
-            Item::Symlink("evil", &outside),
-            Item::File("evil/.wh.secret", b""),
-        ]);
-        assert_refused(result, "symlink");
-        let result = scene.apply(&[Item::File("evil/.wh..wh..opq", b"")]);
-        assert_refused(result, "symlink");
+        scene.assert_refuses(
+            &[
+                Item::Symlink("evil", &outside),
+                Item::File("evil/.wh.secret", b""),
+            ],
+            "symlink",
+        );
+        scene.assert_refuses(&[Item::File("evil/.wh..wh..opq", b"")], "symlink");
         scene.assert_outside_untouched();
     }
 
     #[test]
     fn device_nodes_are_skipped() {
         let scene = Scene::new();
-        let stats = scene
-            .apply(&[
-                Item::CharDevice("dev/null"),
-                Item::File("etc/hostname", b"box"),
-            ])
-            .unwrap();
+        let stats = scene.apply(&[
+            Item::CharDevice("dev/null"),
+            Item::File("etc/hostname", b"box"),
+        ]);
         assert_eq!(stats.devices_skipped, 1);
         assert!(fs::symlink_metadata(scene.rootfs.join("dev/null")).is_err());
         assert!(scene.rootfs.join("etc/hostname").exists());
@@ -830,15 +806,13 @@ mod tests {
     #[test]
     fn a_file_replaces_a_lower_directory_and_back() {
         let scene = Scene::new();
-        scene.apply(&[Item::File("opt/tool/bin", b"x")]).unwrap();
-        scene
-            .apply(&[Item::File("opt/tool", b"now a file")])
-            .unwrap();
+        scene.apply(&[Item::File("opt/tool/bin", b"x")]);
+        scene.apply(&[Item::File("opt/tool", b"now a file")]);
         assert_eq!(
             fs::read_to_string(scene.rootfs.join("opt/tool")).unwrap(),
             "now a file"
         );
-        scene.apply(&[Item::Dir("opt/tool")]).unwrap();
+        scene.apply(&[Item::Dir("opt/tool")]);
         assert!(scene.rootfs.join("opt/tool").is_dir());
     }
 
