@@ -150,7 +150,8 @@ impl Layer for KeepNamespaces {
 /// The pod's own cgroup: it holds the pod's limits and no process; pause
 /// and each container get a group inside it, so the limits apply to them
 /// all together (a v2 group with children may hold no process itself).
-/// Chapter 05's layer, whose child does not join it.
+/// It is chapter 05's layer, less the child's part: pause joins its own
+/// group, inside this one.
 pub struct PodGroup(pub ch05::Cgroup);
 
 impl Layer for PodGroup {
@@ -196,10 +197,9 @@ pub struct JoinPod {
 
 impl JoinPod {
     pub fn new(ns_dir: PathBuf, share_pid: bool) -> Self {
-        let kinds = &SHARED;
         JoinPod {
             ns_dir,
-            kinds,
+            kinds: &SHARED,
             share_pid,
             ..Default::default()
         }
