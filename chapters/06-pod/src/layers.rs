@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use ch01::{explain, Layer};
-use ch05::{ControlGroup, Limits};
+use ch05::ControlGroup;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::{setns, CloneFlags};
 use nix::unistd::Pid;
@@ -75,37 +75,15 @@ pub fn unmount_namespace(target: &Path) -> Result<()> {
 /// `/proc/PID/ns/` file). Every container of the pod does this with the
 /// same files, so they all share one network stack, one hostname, one IPC.
 pub fn join_namespace(file: &File, path: &Path, kind: &str, flag: CloneFlags) -> Result<()> {
+    let flag_name = flag.iter_names().next().map_or("?", |(name, _)| name);
+    let option = if kind == "mnt" { "mount" } else { kind }; // nsenter --mount
     explain::step(
-        &format!(
-            "setns({:?}, {})",
-            path.display().to_string(),
-            flag_name(flag)
-        ),
-        &format!("nsenter --{}={}", nsenter_option(kind), path.display()),
+        &format!("setns({:?}, {flag_name})", path.display().to_string()),
+        &format!("nsenter --{option}={}", path.display()),
     );
     setns(file, flag).with_context(|| format!("join the {kind} namespace of {}", path.display()))
 }
 // ANCHOR_END: join_namespace
-
-fn flag_name(flag: CloneFlags) -> &'static str {
-    match flag {
-        CloneFlags::CLONE_NEWNET => "CLONE_NEWNET",
-        CloneFlags::CLONE_NEWIPC => "CLONE_NEWIPC",
-        CloneFlags::CLONE_NEWUTS => "CLONE_NEWUTS",
-        CloneFlags::CLONE_NEWNS => "CLONE_NEWNS",
-        CloneFlags::CLONE_NEWCGROUP => "CLONE_NEWCGROUP",
-        _ => "?",
-    }
-}
-
-/// `/proc/PID/ns/mnt` is `nsenter --mount`, the others keep their names.
-fn nsenter_option(kind: &str) -> &str {
-    if kind == "mnt" {
-        "mount"
-    } else {
-        kind
-    }
-}
 
 /// Open a namespace file, to join it later (in the child).
 fn open_namespace(path: &Path) -> Result<File> {
@@ -172,28 +150,17 @@ impl Layer for KeepNamespaces {
 /// The pod's own cgroup: it holds the pod's limits and no process; pause
 /// and each container get a group inside it, so the limits apply to them
 /// all together (a v2 group with children may hold no process itself).
-pub struct PodGroup {
-    group: Box<dyn ControlGroup>,
-    limits: Limits,
-}
-
-impl PodGroup {
-    pub fn new(group: Box<dyn ControlGroup>, limits: Limits) -> Self {
-        PodGroup { group, limits }
-    }
-}
+/// It is chapter 05's layer, less the child's part: pause joins its own
+/// group, inside this one.
+pub struct PodGroup(pub ch05::Cgroup);
 
 impl Layer for PodGroup {
     fn prepare(&mut self) -> Result<()> {
-        let created = self.group.create(&self.limits);
-        if created.is_err() {
-            let _ = self.group.remove();
-        }
-        created
+        self.0.prepare()
     }
 
     fn cleanup(&mut self) -> Result<()> {
-        self.group.remove()
+        self.0.cleanup()
     }
 }
 
@@ -219,8 +186,10 @@ fn join_pid_namespace_for_children(pid_namespace: Option<&File>) -> Result<bool>
 /// A container of the pod: no new network, IPC or UTS namespace, but the
 /// pod's, held by pause. With a shared PID namespace, the child is also
 /// forked into pause's (chapter 01 asks [`Layer::join_pid_namespace`]).
+#[derive(Default)]
 pub struct JoinPod {
     ns_dir: PathBuf,
+    kinds: &'static [(&'static str, CloneFlags)],
     share_pid: bool,
     opened: Vec<(File, PathBuf, &'static str, CloneFlags)>,
     pid_namespace: Option<File>,
@@ -230,9 +199,9 @@ impl JoinPod {
     pub fn new(ns_dir: PathBuf, share_pid: bool) -> Self {
         JoinPod {
             ns_dir,
+            kinds: &SHARED,
             share_pid,
-            opened: Vec::new(),
-            pid_namespace: None,
+            ..Default::default()
         }
     }
 }
@@ -240,7 +209,7 @@ impl JoinPod {
 impl Layer for JoinPod {
     /// Parent: open the pod's namespace files now, while we see them.
     fn prepare(&mut self) -> Result<()> {
-        for (kind, flag) in SHARED {
+        for &(kind, flag) in self.kinds {
             let path = self.ns_dir.join(kind);
             self.opened.push((open_namespace(&path)?, path, kind, flag));
         }
@@ -273,57 +242,53 @@ impl Layer for JoinPod {
 /// its PID namespace (forked into), and its IPC, UTS, network, cgroup and
 /// mount namespaces (`setns`), mount last: it changes our root to the
 /// container's. Like `nsenter --target PID --all` (or `docker exec`).
+/// The namespaces are joined as [`JoinPod`] joins the pod's, from
+/// `/proc/PID/ns/` instead of the pod's directory.
 pub struct JoinContainer {
-    pid: u32,
+    namespaces: JoinPod,
     group: Box<dyn ControlGroup>,
     memberships: Vec<ch05::Membership>,
-    opened: Vec<(File, PathBuf, &'static str, CloneFlags)>,
-    pid_namespace: Option<File>,
 }
 
 impl JoinContainer {
     pub fn new(pid: u32, group: Box<dyn ControlGroup>) -> Self {
+        let namespaces = JoinPod {
+            ns_dir: PathBuf::from(format!("/proc/{pid}/ns")),
+            kinds: &[
+                ("ipc", CloneFlags::CLONE_NEWIPC),
+                ("uts", CloneFlags::CLONE_NEWUTS),
+                ("net", CloneFlags::CLONE_NEWNET),
+                ("cgroup", CloneFlags::CLONE_NEWCGROUP),
+                ("mnt", CloneFlags::CLONE_NEWNS),
+            ],
+            share_pid: true,
+            ..Default::default()
+        };
+        let memberships = Vec::new();
         JoinContainer {
-            pid,
+            namespaces,
             group,
-            memberships: Vec::new(),
-            opened: Vec::new(),
-            pid_namespace: None,
+            memberships,
         }
     }
 }
 
 impl Layer for JoinContainer {
     fn prepare(&mut self) -> Result<()> {
-        let ns = PathBuf::from(format!("/proc/{}/ns", self.pid));
-        let kinds = [
-            ("ipc", CloneFlags::CLONE_NEWIPC),
-            ("uts", CloneFlags::CLONE_NEWUTS),
-            ("net", CloneFlags::CLONE_NEWNET),
-            ("cgroup", CloneFlags::CLONE_NEWCGROUP),
-            ("mnt", CloneFlags::CLONE_NEWNS),
-        ];
-        for (kind, flag) in kinds {
-            let path = ns.join(kind);
-            self.opened.push((open_namespace(&path)?, path, kind, flag));
-        }
-        self.pid_namespace = Some(open_namespace(&ns.join("pid"))?);
+        self.namespaces.prepare()?;
         self.memberships = self.group.open_to_join()?;
         Ok(())
     }
 
     fn join_pid_namespace(&mut self) -> Result<bool> {
-        join_pid_namespace_for_children(self.pid_namespace.as_ref())
+        self.namespaces.join_pid_namespace()
     }
 
     /// Child: the command counts against the container's limits, then it
     /// enters the container's namespaces.
     fn setup_in_child(&mut self) -> Result<()> {
         ch05::join_group(&self.memberships)?;
-        for (file, path, kind, flag) in &self.opened {
-            join_namespace(file, path, kind, *flag)?;
-        }
-        Ok(())
+        self.namespaces.setup_in_child()
     }
 }
 // ANCHOR_END: join_container

@@ -17,128 +17,51 @@
 //! - `ch06 pod run NAME --name C -- CMD` starts a container that *joins*
 //!   those namespaces with `setns` ([`layers::JoinPod`]), with a mount
 //!   namespace, root filesystem and cgroup of its own.
+//! - `ch06 pod exec NAME C -- CMD` joins a running container
+//!   ([`layers::JoinContainer`]).
 //! - `ch06 pod rm NAME` stops the containers, then pause, and undoes
-//!   everything.
+//!   everything; `ch06 cleanup` does the same for pods whose pause died.
 //!
-//! The pods' records are kept by the `pfs_state` crate (`pods`); `pod ls`,
-//! `pod ps`, `pod logs`, `cleanup` and `doctor` are in [`ops`].
+//! Here is the lesson: the layers, and the commands that put them
+//! together. What a pod runtime needs around it is machinery, in the
+//! `pfs_pod` crate: the commands' options and first checks, running
+//! detached (pause must outlive `ch06`), the pod's files and logs,
+//! stopping processes with a grace period, `pod logs` and `doctor`. The
+//! pods' records are kept by the `pfs_state` crate (`pods`), whose tables
+//! are `pod ls` and `pod ps`.
 
-pub mod detach;
 pub mod layers;
-pub mod ops;
 
-use std::fs::{self, File};
+use std::fs;
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use ch01::{explain, Child, Layer};
 use ch03::ipam::Subnet;
 use ch05::{Limits, Version};
-use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use pfs_state::pods::{self, check_container_name, check_pod_name, Pod, State};
-use pfs_state::process::{is_running, wait_until_gone};
-use pfs_state::{leases, names};
+use pfs_pod::{data_dir, detach, forget, log_path, stop_processes};
+use pfs_pod::{CreateArgs, ExecArgs, PodRunArgs, StopArgs};
+use pfs_state::pods::{self, check_pod_name, Pod, State};
+use pfs_state::process::is_running;
+use pfs_state::{cgroupfs, leases};
 
 use layers::{JoinContainer, JoinPod, KeepNamespaces, PodGroup};
-pub use ops::{cleanup, doctor, list, logs, ps, CleanupArgs};
 
 /// The pause program, built by build.rs as a small static binary and
 /// embedded here: `ch06` writes it into the pause's root filesystem.
 pub const PAUSE: &[u8] = include_bytes!(env!("PAUSE_BINARY"));
-
-/// How long `pod stop` and `pod rm` give containers after SIGTERM (as
-/// `docker stop` does).
-pub const DEFAULT_TIMEOUT: u64 = 10;
-
-/// Options of `pod create`.
-#[derive(clap::Args, Debug)]
-pub struct CreateArgs {
-    /// The pod's name: 1 to 64 letters, digits, '_', '.' or '-'
-    pub name: String,
-    /// Share one PID namespace: pause is PID 1 of every container, and
-    /// reaps every orphan (Kubernetes' `shareProcessNamespace: true`)
-    #[arg(long)]
-    pub share_pid: bool,
-    /// The pod's hostname, shared by its containers (default: the pod's name)
-    #[arg(long, value_name = "NAME")]
-    pub hostname: Option<String>,
-    /// The whole pod's limits (chapter 05's options)
-    #[command(flatten)]
-    pub limits: ch05::LimitArgs,
-    #[command(flatten)]
-    pub bridge: ch03::BridgeArgs,
-}
-
-/// Options of `pod run`.
-#[derive(clap::Args, Debug)]
-pub struct PodRunArgs {
-    /// The pod to run the container in
-    pub pod: String,
-    /// The container's name, unique in the pod
-    #[arg(long, value_name = "NAME")]
-    pub name: String,
-    /// The root filesystem: busybox, debian, an image pulled with
-    /// `ch04 pull`, or a directory (/path or ./path)
-    #[arg(long, value_name = "ROOTFS", default_value = "busybox")]
-    pub rootfs: String,
-    /// Run in the background; its output goes to a log (`ch06 pod logs`)
-    #[arg(short = 'd', long)]
-    pub detach: bool,
-    /// The command to run in the container, and its arguments (after `--`)
-    #[arg(value_name = "CMD", trailing_var_arg = true)]
-    pub command: Vec<String>,
-}
-
-/// Options of `pod exec`.
-#[derive(clap::Args, Debug)]
-pub struct ExecArgs {
-    pub pod: String,
-    /// The running container to join
-    pub container: String,
-    /// The command to run, and its arguments (after `--`)
-    #[arg(value_name = "CMD", trailing_var_arg = true)]
-    pub command: Vec<String>,
-}
-
-/// Options of `pod stop` and `pod rm`.
-#[derive(clap::Args, Debug)]
-pub struct StopArgs {
-    pub pod: String,
-    /// Seconds the containers get to exit after SIGTERM, before SIGKILL
-    #[arg(long, short = 't', value_name = "S", default_value_t = DEFAULT_TIMEOUT)]
-    pub timeout: u64,
-}
 
 // ---------------------------------------------------------------------------
 // pod create
 // ---------------------------------------------------------------------------
 
 // ANCHOR: create
-/// `pod create`: check everything, claim the name, start pause, and record
-/// the pod. Prints the pod's name.
+/// `pod create`: check everything (`CreateArgs::check`), claim the name,
+/// start pause, and record the pod. Prints the pod's name.
 pub fn create(args: &CreateArgs) -> Result<i32> {
-    check_pod_name(&args.name)?;
-    let hostname = match &args.hostname {
-        Some(name) => name.clone(),
-        None => args.name.replace('_', "-"), // a hostname has no '_'
-    };
-    ch02::check_hostname(&hostname)?;
-    ch03::check_link_name(&args.bridge.bridge)?;
-    let subnet = Subnet::parse(&args.bridge.subnet)?;
-    let limits = args.limits.limits()?;
-    ch01::require_root()?;
-    let version = ch05::detect_version()?;
-
-    let mut pod = Pod::new(
-        &args.name,
-        &hostname,
-        args.share_pid,
-        &args.bridge.bridge,
-        &args.bridge.subnet,
-    );
+    let (mut pod, subnet, limits, version) = args.check()?;
     pods::reserve(&pod)?;
     match start_pause(&pod, subnet, limits, version) {
         Ok(Child::Running(pause)) => {
@@ -165,7 +88,7 @@ pub fn create(args: &CreateArgs) -> Result<i32> {
 /// Pause, started by chapter 01's runtime in the background, with the
 /// layers of chapters 02 to 05 and this chapter's.
 fn start_pause(pod: &Pod, subnet: Subnet, limits: Limits, version: Version) -> Result<Child> {
-    let pause_root = pause_rootfs()?;
+    let pause_root = pfs_pod::pause_rootfs(PAUSE)?;
     let network =
         ch03::Bridged::new(&pod.bridge, subnet, None, pfs_state::state_dir()).with_veth_id(&pod.id);
     let mut layers: Vec<Box<dyn Layer>> = vec![
@@ -174,10 +97,10 @@ fn start_pause(pod: &Pod, subnet: Subnet, limits: Limits, version: Version) -> R
         Box::new(ch02::Ipc),
         Box::new(network),
         Box::new(KeepNamespaces::new(pod.ns_dir(), pod.share_pid)),
-        Box::new(PodGroup::new(
+        Box::new(PodGroup(ch05::Cgroup::new(
             ch05::new_group_at(version, &pod.cgroup()),
             limits,
-        )),
+        ))),
         Box::new(ch05::Cgroup::new(
             ch05::new_group_at(version, &pod.cgroup().join("pause")),
             Limits::default(),
@@ -189,53 +112,10 @@ fn start_pause(pod: &Pod, subnet: Subnet, limits: Limits, version: Version) -> R
             read_only: true,
         }),
     ];
-    let log = create_log(&log_path(pod, "pause"))?;
-    detach::run_detached(&["/pause".to_string()], &mut layers, log)
+    let log = log_path(pod, "pause");
+    detach::run_detached(&["/pause".to_string()], &mut layers, &log)
 }
 // ANCHOR_END: create
-
-/// A root filesystem holding nothing but the pause program, made once
-/// (per version of pause) under the data directory.
-pub fn pause_rootfs() -> Result<PathBuf> {
-    let dir = ch04::data_dir()
-        .join("rootfs")
-        .join(format!("pause-{:016x}", fnv1a(PAUSE)));
-    if !dir.is_dir() {
-        ch04::build_atomically(&dir, |tmp| {
-            use std::os::unix::fs::PermissionsExt;
-            let binary = tmp.join("pause");
-            fs::write(&binary, PAUSE)?;
-            fs::set_permissions(&binary, fs::Permissions::from_mode(0o755))?;
-            Ok(())
-        })?;
-    }
-    Ok(dir)
-}
-
-/// A short fingerprint of the pause binary (FNV-1a), to name its rootfs.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
-        (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
-/// `DATA_DIR/pods/NAME`: the pod's overlays and logs, next to chapter 04's.
-fn data_dir(pod: &Pod) -> PathBuf {
-    ch04::data_dir().join("pods").join(&pod.name)
-}
-
-/// Where a detached container's output goes.
-fn log_path(pod: &Pod, container: &str) -> PathBuf {
-    data_dir(pod).join("logs").join(format!("{container}.log"))
-}
-
-/// Open (or empty) a log file, making its directory.
-fn create_log(path: &Path) -> Result<File> {
-    if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
-    }
-    File::create(path).with_context(|| format!("create {}", path.display()))
-}
 
 /// Pause runs: hand the address over to it, and write the record.
 fn record_running(pod: &mut Pod, pause: Pid) -> Result<()> {
@@ -263,12 +143,6 @@ fn adopt_lease(pod: &Pod, pause: Pid) -> Result<Ipv4Addr> {
 }
 // ANCHOR_END: adopt_lease
 
-/// Remove a pod's record and files (nothing of it runs any more).
-fn forget(pod: &Pod) {
-    pods::forget(pod);
-    let _ = fs::remove_dir_all(data_dir(pod));
-}
-
 // ---------------------------------------------------------------------------
 // pod run, pod exec
 // ---------------------------------------------------------------------------
@@ -279,13 +153,9 @@ fn forget(pod: &Pod) {
 /// (chapter 02), the pod's namespaces, a cgroup inside the pod's (chapter
 /// 05) and a root filesystem (chapter 04).
 pub fn run(args: &PodRunArgs) -> Result<i32> {
-    check_pod_name(&args.pod)?;
-    check_container_name(&args.name)?;
-    ch01::require_root()?;
-    let version = ch05::detect_version()?;
-    let pod = pods::load_running(&args.pod)?;
+    let (pod, version) = pfs_pod::load_running_pod(&args.pod, &args.name)?;
     let lower = ch04::rootfs::resolve(&args.rootfs)?;
-    forget_exited_container(&pod, &args.name, version)?;
+    pfs_pod::forget_exited_container(&pod, &args.name, version)?;
 
     let mut layers: Vec<Box<dyn Layer>> = vec![
         Box::new(ch03::Name::new(pod.state_dir(), &args.name)),
@@ -305,8 +175,8 @@ pub fn run(args: &PodRunArgs) -> Result<i32> {
     if !args.detach {
         return ch01::run(&args.command, &mut layers);
     }
-    let log = create_log(&log_path(&pod, &args.name))?;
-    match detach::run_detached(&args.command, &mut layers, log)? {
+    let log = log_path(&pod, &args.name);
+    match detach::run_detached(&args.command, &mut layers, &log)? {
         Child::Running(_) => {
             println!("{}", args.name);
             Ok(0)
@@ -316,26 +186,9 @@ pub fn run(args: &PodRunArgs) -> Result<i32> {
 }
 // ANCHOR_END: run
 
-/// A detached container that ended keeps its name, cgroup and files until
-/// its pod is removed, or until a new container takes its name: remove
-/// them now. (A name whose container runs stays taken.)
-fn forget_exited_container(pod: &Pod, name: &str, version: Version) -> Result<()> {
-    if pods::has_exited(pod, name) {
-        ch05::new_group_at(version, &pod.cgroup().join(name)).remove()?;
-        let dir = data_dir(pod).join("containers").join(name);
-        let _ = fs::remove_dir_all(dir);
-        names::unregister(&pod.state_dir(), name)?;
-    }
-    Ok(())
-}
-
 /// `pod exec`: run a command inside a running container.
 pub fn exec(args: &ExecArgs) -> Result<i32> {
-    check_pod_name(&args.pod)?;
-    check_container_name(&args.container)?;
-    ch01::require_root()?;
-    let version = ch05::detect_version()?;
-    let pod = pods::load_running(&args.pod)?;
+    let (pod, version) = pfs_pod::load_running_pod(&args.pod, &args.container)?;
     let pid = pods::running_container(&pod, &args.container)?;
     let group = ch05::new_group_at(version, &pod.cgroup().join(&args.container));
     let mut layers: Vec<Box<dyn Layer>> = vec![Box::new(JoinContainer::new(pid, group))];
@@ -343,7 +196,7 @@ pub fn exec(args: &ExecArgs) -> Result<i32> {
 }
 
 // ---------------------------------------------------------------------------
-// pod stop, pod rm
+// pod stop, pod rm, cleanup
 // ---------------------------------------------------------------------------
 
 // ANCHOR: remove
@@ -374,48 +227,6 @@ pub fn remove(args: &StopArgs, keep_record: bool) -> Result<i32> {
     Ok(0)
 }
 // ANCHOR_END: remove
-
-// ANCHOR: stop_processes
-/// SIGTERM to every container; SIGKILL to those still running after
-/// `timeout`; then the same to pause, which exits at once on SIGTERM.
-/// (With a shared PID namespace, the kernel kills every process left in it
-/// when pause, its PID 1, dies.)
-fn stop_processes(pod: &Pod, timeout: Duration) -> Result<()> {
-    let containers: Vec<u32> = pods::containers(pod)
-        .into_iter()
-        .filter_map(|(_, pid)| pid)
-        .filter(|&pid| is_running(pid))
-        .collect();
-    stop_gracefully(&containers, timeout);
-    if pod.pause_is_running() {
-        let pause = pod.pause.into_iter().collect::<Vec<_>>();
-        stop_gracefully(&pause, Duration::from_secs(1));
-    }
-    Ok(())
-}
-
-/// SIGTERM, a grace period, then SIGKILL for what is left.
-fn stop_gracefully(pids: &[u32], timeout: Duration) {
-    for &pid in pids {
-        send_signal(pid, Signal::SIGTERM);
-    }
-    if wait_until_gone(pids, timeout) {
-        return;
-    }
-    for &pid in pids.iter().filter(|&&pid| is_running(pid)) {
-        send_signal(pid, Signal::SIGKILL);
-    }
-    wait_until_gone(pids, Duration::from_secs(1));
-}
-// ANCHOR_END: stop_processes
-
-fn send_signal(pid: u32, signal: Signal) {
-    explain::step(
-        &format!("kill({pid}, {signal})"),
-        &format!("kill -{} {pid}", signal.as_str().trim_start_matches("SIG")),
-    );
-    let _ = kill(Pid::from_raw(pid as i32), signal);
-}
 
 // ANCHOR: release
 /// Undo what `pod create` and `pod run` made, once no process of the pod
@@ -453,3 +264,37 @@ fn release(pod: &Pod, version: Version) -> Result<()> {
     Ok(())
 }
 // ANCHOR_END: release
+
+// ANCHOR: cleanup
+/// `cleanup`: tear down the pods whose pause is gone (killed) or whose
+/// `pod create` was killed, then what earlier chapters' killed runs left.
+pub fn cleanup(args: &ch03::CleanupArgs) -> Result<i32> {
+    ch01::require_root()?;
+    let version = ch05::detect_version()?;
+    {
+        let _lock = pods::lock_pods()?;
+        pods::remove_dead(|pod| {
+            stop_processes(pod, Duration::ZERO)?;
+            release(pod, version)?;
+            forget(pod);
+            println!("removed pod {} (its pause was gone)", pod.name);
+            Ok(())
+        })?;
+        // Pods killed with their whole state (a killed `ch06 demo`) left
+        // only their cgroups.
+        cgroupfs::remove_abandoned_groups(pods::PODS_GROUP, ch05::remove_group)?;
+    }
+    ch05::cleanup(&args.bridge, args.all)
+}
+// ANCHOR_END: cleanup
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_embedded_pause_is_a_small_static_elf_binary() {
+        assert!(pfs_pod::is_static_binary(PAUSE));
+        assert!(PAUSE.len() < 1 << 20, "{} bytes", PAUSE.len());
+    }
+}

@@ -1,6 +1,7 @@
 //! `ch06`: chapter 05's containers, grouped into pods around a pause process.
 
 use clap::Subcommand;
+use pfs_pod::PodCommand as Pod;
 
 /// The commands of `ch06`.
 #[derive(Subcommand)]
@@ -12,33 +13,12 @@ enum Command {
     Pod(Pod),
     /// Remove pods whose pause is gone, and what killed runs left; with
     /// --all also the bridge
-    Cleanup(ch06::CleanupArgs),
+    Cleanup(ch03::CleanupArgs),
     /// Check root, namespaces, netlink, cgroups, overlayfs, busybox, pause
     Doctor(ch03::BridgeArgs),
     /// Replay the story: a pod, its pause, two containers on one IP, a
     /// zombie reaped; all inside throwaway namespaces
     Demo(pfs_demo::DemoArgs),
-}
-
-#[derive(Subcommand)]
-enum Pod {
-    /// Start a pod: its pause process, in new network, IPC and UTS
-    /// namespaces, with one address on the bridge
-    Create(ch06::CreateArgs),
-    /// Run CMD in a new container that joins the pod's namespaces
-    Run(ch06::PodRunArgs),
-    /// Run CMD inside a running container of the pod (like `docker exec`)
-    Exec(ch06::ExecArgs),
-    /// List the containers of one pod, or of all
-    Ps { pod: Option<String> },
-    /// List the pods
-    Ls,
-    /// Print what a detached container (or `pause`) wrote
-    Logs { pod: String, container: String },
-    /// Stop the pod's containers, then pause; keep its record and logs
-    Stop(ch06::StopArgs),
-    /// Stop the pod, and remove everything of it
-    Rm(ch06::StopArgs),
 }
 
 fn main() {
@@ -49,13 +29,13 @@ fn main() {
             Command::Pod(Pod::Create(args)) => ch06::create(&args),
             Command::Pod(Pod::Run(args)) => ch06::run(&args),
             Command::Pod(Pod::Exec(args)) => ch06::exec(&args),
-            Command::Pod(Pod::Ps { pod }) => ch06::ps(pod.as_deref()),
-            Command::Pod(Pod::Ls) => ch06::list(),
-            Command::Pod(Pod::Logs { pod, container }) => ch06::logs(&pod, &container),
+            Command::Pod(Pod::Ps { pod }) => pfs_pod::ps(pod.as_deref()),
+            Command::Pod(Pod::Ls) => pfs_pod::list(),
+            Command::Pod(Pod::Logs { pod, container }) => pfs_pod::logs(&pod, &container),
             Command::Pod(Pod::Stop(args)) => ch06::remove(&args, true),
             Command::Pod(Pod::Rm(args)) => ch06::remove(&args, false),
             Command::Cleanup(args) => ch06::cleanup(&args),
-            Command::Doctor(bridge) => ch06::doctor(&bridge),
+            Command::Doctor(bridge) => pfs_pod::doctor(&bridge, ch06::PAUSE),
             Command::Demo(args) => pfs_demo::demo(&args),
         },
     )

@@ -7,15 +7,19 @@
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::net::UnixStream;
+use std::path::Path;
 
 use anyhow::{Context, Result};
 use ch01::{explain, Child, Layer};
 use nix::unistd::Pid;
 
+use crate::files::create_log;
+
 // ANCHOR: run_detached
 /// Like chapter 01's `run`, but in the background: the command runs in a
 /// session of its own, with stdin from /dev/null and stdout and stderr
-/// going to `log`, and it is *not* killed when we exit. Returns as soon as
+/// going to the file `log` (made, or emptied), and it is *not* killed when
+/// we exit. Returns as soon as
 /// the command is about to run: [`Child::Running`] with its PID, or
 /// [`Child::Exited`] if the child failed first (it said why in the log).
 ///
@@ -25,8 +29,9 @@ use nix::unistd::Pid;
 pub fn run_detached(
     command: &[String],
     layers: &mut Vec<Box<dyn Layer>>,
-    log: File,
+    log: &Path,
 ) -> Result<Child> {
+    let log = create_log(log)?;
     let null = File::open("/dev/null").context("open /dev/null")?;
     // Last, so that the other layers' errors still reach our terminal.
     layers.push(Box::new(Detach { null, log }));

@@ -1,0 +1,125 @@
+//! The options of `ch06 pod ...`, parsed by clap, and the checks that
+//! come before any work.
+
+use anyhow::Result;
+use ch03::ipam::Subnet;
+use ch05::{Limits, Version};
+use pfs_state::pods::{self, check_container_name, check_pod_name, Pod};
+
+/// How long `pod stop` and `pod rm` give containers after SIGTERM (as
+/// `docker stop` does).
+pub const DEFAULT_TIMEOUT: u64 = 10;
+
+/// The `pod` subcommands of `ch06`.
+#[derive(clap::Subcommand)]
+pub enum PodCommand {
+    /// Start a pod: its pause process, in new network, IPC and UTS
+    /// namespaces, with one address on the bridge
+    Create(CreateArgs),
+    /// Run CMD in a new container that joins the pod's namespaces
+    Run(PodRunArgs),
+    /// Run CMD inside a running container of the pod (like `docker exec`)
+    Exec(ExecArgs),
+    /// List the containers of one pod, or of all
+    Ps { pod: Option<String> },
+    /// List the pods
+    Ls,
+    /// Print what a detached container (or `pause`) wrote
+    Logs { pod: String, container: String },
+    /// Stop the pod's containers, then pause; keep its record and logs
+    Stop(StopArgs),
+    /// Stop the pod, and remove everything of it
+    Rm(StopArgs),
+}
+
+/// Options of `pod create`.
+#[derive(clap::Args, Debug)]
+pub struct CreateArgs {
+    /// The pod's name: 1 to 64 letters, digits, '_', '.' or '-'
+    pub name: String,
+    /// Share one PID namespace: pause is PID 1 of every container, and
+    /// reaps every orphan (Kubernetes' `shareProcessNamespace: true`)
+    #[arg(long)]
+    pub share_pid: bool,
+    /// The pod's hostname, shared by its containers (default: the pod's name)
+    #[arg(long, value_name = "NAME")]
+    pub hostname: Option<String>,
+    /// The whole pod's limits (chapter 05's options)
+    #[command(flatten)]
+    pub limits: ch05::LimitArgs,
+    #[command(flatten)]
+    pub bridge: ch03::BridgeArgs,
+}
+
+impl CreateArgs {
+    /// `pod create`'s checks, before any work, in this order: the pod's
+    /// name, its hostname (`--hostname`, or the pod's name with '-' for
+    /// '_', which a hostname may not hold), the bridge, the subnet, the
+    /// limits, that we are root, the cgroup version. Returns the pod's
+    /// record (not saved yet), its subnet, its limits and the version.
+    pub fn check(&self) -> Result<(Pod, Subnet, Limits, Version)> {
+        check_pod_name(&self.name)?;
+        let default = || self.name.replace('_', "-");
+        let hostname = self.hostname.clone().unwrap_or_else(default);
+        ch02::check_hostname(&hostname)?;
+        ch03::check_link_name(&self.bridge.bridge)?;
+        let subnet = Subnet::parse(&self.bridge.subnet)?;
+        let limits = self.limits.limits()?;
+        ch01::require_root()?;
+        let version = ch05::detect_version()?;
+        let (bridge, cidr) = (&self.bridge.bridge, &self.bridge.subnet);
+        let pod = Pod::new(&self.name, &hostname, self.share_pid, bridge, cidr);
+        Ok((pod, subnet, limits, version))
+    }
+}
+
+/// Options of `pod run`.
+#[derive(clap::Args, Debug)]
+pub struct PodRunArgs {
+    /// The pod to run the container in
+    pub pod: String,
+    /// The container's name, unique in the pod
+    #[arg(long, value_name = "NAME")]
+    pub name: String,
+    /// The root filesystem: busybox, debian, an image pulled with
+    /// `ch04 pull`, or a directory (/path or ./path)
+    #[arg(long, value_name = "ROOTFS", default_value = "busybox")]
+    pub rootfs: String,
+    /// Run in the background; its output goes to a log (`ch06 pod logs`)
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// The command to run in the container, and its arguments (after `--`)
+    #[arg(value_name = "CMD", trailing_var_arg = true)]
+    pub command: Vec<String>,
+}
+
+/// Options of `pod exec`.
+#[derive(clap::Args, Debug)]
+pub struct ExecArgs {
+    pub pod: String,
+    /// The running container to join
+    pub container: String,
+    /// The command to run, and its arguments (after `--`)
+    #[arg(value_name = "CMD", trailing_var_arg = true)]
+    pub command: Vec<String>,
+}
+
+/// Options of `pod stop` and `pod rm`.
+#[derive(clap::Args, Debug)]
+pub struct StopArgs {
+    pub pod: String,
+    /// Seconds the containers get to exit after SIGTERM, before SIGKILL
+    #[arg(long, short = 't', value_name = "S", default_value_t = DEFAULT_TIMEOUT)]
+    pub timeout: u64,
+}
+
+/// What `pod run` and `pod exec` check first, in this order: the pod's and
+/// the container's names, that we are root, the cgroup version, and that
+/// the pod exists and its pause runs.
+pub fn load_running_pod(pod: &str, container: &str) -> Result<(Pod, Version)> {
+    check_pod_name(pod)?;
+    check_container_name(container)?;
+    ch01::require_root()?;
+    let version = ch05::detect_version()?;
+    Ok((pods::load_running(pod)?, version))
+}
