@@ -9,9 +9,12 @@
 //! 2. child, inside its mount namespace: mount an overlay of the image
 //!    (read-only *lower*) and the upper directory, `pivot_root` into it,
 //!    detach the old root, mount `/proc`, `/sys`, a minimal `/dev` and `/tmp`;
+//!    volumes (`-v`, `--tmpfs`) are mounted into the new root before the pivot
+//!    ([`volumes`]);
 //! 3. parent, after exit: remove the upper directory, unless `--keep`.
 
 pub mod rootfs;
+pub mod volumes;
 
 use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};
@@ -23,6 +26,7 @@ use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::CloneFlags;
 use nix::sys::stat::{makedev, mknod, Mode, SFlag};
 use nix::unistd::{chdir, pivot_root};
+use pfs_cli::volume::{Volume, VolumeArgs};
 
 /// `run` options: chapter 03's, plus where the root filesystem comes from.
 #[derive(clap::Args, Debug)]
@@ -38,6 +42,8 @@ pub struct RunArgs {
     /// Mount the container's root read-only (/tmp and /dev stay writable)
     #[arg(long)]
     pub read_only: bool,
+    #[command(flatten)]
+    pub volumes: VolumeArgs,
     #[command(flatten)]
     pub ch03: ch03::RunArgs,
 }
@@ -68,6 +74,7 @@ pub fn layers(args: &RunArgs) -> Result<Vec<Box<dyn Layer>>> {
         dir: container_dir(&std::process::id().to_string()),
         keep: args.keep,
         read_only: args.read_only,
+        volumes: args.volumes.in_mount_order(),
     }));
     Ok(layers)
 }
@@ -90,12 +97,13 @@ fn check_overlay_option(path: &Path) -> Result<()> {
 
 // ANCHOR: rootfs_layer
 /// The container's root filesystem: an overlay of `lower` (read-only) and a
-/// fresh upper directory under `dir`.
+/// fresh upper directory under `dir`, with `volumes` mounted into it.
 pub struct Rootfs {
     pub lower: PathBuf,
     pub dir: PathBuf,
     pub keep: bool,
     pub read_only: bool,
+    pub volumes: Vec<Volume>,
 }
 
 impl Layer for Rootfs {
@@ -121,10 +129,11 @@ impl Layer for Rootfs {
             &self.dir.join("work"),
             &root,
         )?;
+        volumes::mount_volumes(&root, &self.volumes)?;
         pivot_into(&root)?;
         mount_proc_sys_dev_tmp()?;
         if self.read_only {
-            remount_root_read_only()?;
+            remount_read_only("/")?;
         }
         Ok(())
     }
@@ -236,7 +245,7 @@ pub fn mount_proc_sys_dev_tmp() -> Result<()> {
 // ANCHOR_END: mount_proc_sys_dev_tmp
 
 /// Mount a kernel filesystem `fstype` on `target`, creating the mount point.
-fn mount_fs(fstype: &str, target: &str, flags: MsFlags, options: Option<&str>) -> Result<()> {
+pub fn mount_fs(fstype: &str, target: &str, flags: MsFlags, options: Option<&str>) -> Result<()> {
     fs::create_dir_all(target).with_context(|| format!("create {target}"))?;
     let shown = options.map(|o| format!(" -o {o}")).unwrap_or_default();
     let flags_text = format!("{flags:?}")
@@ -292,18 +301,23 @@ pub fn make_device_nodes() -> Result<()> {
 }
 // ANCHOR_END: make_device_nodes
 
-/// `--read-only`: remount the container's `/` read-only. The mounts on top
-/// of it (`/tmp`, `/dev`, `/proc`) keep their own flags.
-pub fn remount_root_read_only() -> Result<()> {
-    // With MS_BIND, the remount changes this mount's flags only, not those
-    // of the overlay filesystem behind it.
+// ANCHOR: remount_read_only
+/// `--read-only` and `-v …:ro`: make the mount at `target` read-only. The
+/// mounts on top of it (`/tmp`, `/dev`, volumes) keep their own flags.
+pub fn remount_read_only(target: &str) -> Result<()> {
+    // A bind mount ignores every flag but MS_REC: it is made with the flags
+    // of its source, so read-only takes a second call. With MS_BIND, that
+    // remount changes this one mount, not the filesystem behind it: the
+    // host still writes to the directory a `:ro` volume shows.
     let read_only = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY;
     explain::step(
-        "mount(NULL, \"/\", NULL, MS_REMOUNT|MS_BIND|MS_RDONLY)",
-        "mount -o remount,bind,ro /",
+        &format!("mount(NULL, {target:?}, NULL, MS_REMOUNT|MS_BIND|MS_RDONLY)"),
+        &format!("mount -o remount,bind,ro {target}"),
     );
-    mount(None::<&str>, "/", None::<&str>, read_only, None::<&str>).context("remount / read-only")
+    mount(None::<&str>, target, None::<&str>, read_only, None::<&str>)
+        .with_context(|| format!("remount {target} read-only"))
 }
+// ANCHOR_END: remount_read_only
 
 /// Remove what killed runs left: container directories whose `ch04`
 /// process is gone, and unfinished rootfs builds. (Changes kept with

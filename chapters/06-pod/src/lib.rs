@@ -110,6 +110,7 @@ fn start_pause(pod: &Pod, subnet: Subnet, limits: Limits, version: Version) -> R
             dir: data_dir(pod).join("pause"),
             keep: false,
             read_only: true,
+            volumes: Vec::new(),
         }),
     ];
     let log = log_path(pod, "pause");
@@ -170,6 +171,7 @@ pub fn run(args: &PodRunArgs) -> Result<i32> {
             dir: data_dir(&pod).join("containers").join(&args.name),
             keep: false,
             read_only: false,
+            volumes: Vec::new(),
         }),
     ];
     if !args.detach {

@@ -18,6 +18,7 @@
 //! themselves, and the root check's reason, are the chapters' lessons.
 
 pub mod explain;
+pub mod volume;
 
 use anyhow::{bail, Result};
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
