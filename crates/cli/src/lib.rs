@@ -16,6 +16,8 @@
 //!
 //! [`explain`] prints the kernel steps the chapters take; the steps
 //! themselves, and the root check's reason, are the chapters' lessons.
+//! [`volume`] parses and checks `-v` and `--tmpfs`; mounting them is
+//! chapter 04's lesson.
 
 pub mod explain;
 pub mod volume;
