@@ -59,11 +59,12 @@ pub const PAUSE: &[u8] = include_bytes!(env!("PAUSE_BINARY"));
 
 // ANCHOR: create
 /// `pod create`: check everything (`CreateArgs::check`), claim the name,
-/// start pause, and record the pod. Prints the pod's name.
+/// make the pod's volumes, start pause, and record the pod. Prints the
+/// pod's name.
 pub fn create(args: &CreateArgs) -> Result<i32> {
     let (mut pod, subnet, limits, version) = args.check()?;
     pods::reserve(&pod)?;
-    match start_pause(&pod, subnet, limits, version) {
+    match pfs_pod::make_volumes(&pod).and_then(|()| start_pause(&pod, subnet, limits, version)) {
         Ok(Child::Running(pause)) => {
             if let Err(e) = record_running(&mut pod, pause) {
                 let _ = stop_processes(&pod, Duration::ZERO);
@@ -152,10 +153,12 @@ fn adopt_lease(pod: &Pod, pause: Pid) -> Result<Ipv4Addr> {
 /// `pod run`: a container that joins the pod. Chapter 01's runtime, with
 /// chapter 03's name registry (in the pod's directory), a mount namespace
 /// (chapter 02), the pod's namespaces, a cgroup inside the pod's (chapter
-/// 05) and a root filesystem (chapter 04).
+/// 05) and a root filesystem with the pod's volumes it asks for (chapter
+/// 04).
 pub fn run(args: &PodRunArgs) -> Result<i32> {
     let (pod, version) = pfs_pod::load_running_pod(&args.pod, &args.name)?;
     let lower = ch04::rootfs::resolve(&args.rootfs)?;
+    let volumes = args.volumes(&pod)?;
     pfs_pod::forget_exited_container(&pod, &args.name, version)?;
 
     let mut layers: Vec<Box<dyn Layer>> = vec![
@@ -171,7 +174,7 @@ pub fn run(args: &PodRunArgs) -> Result<i32> {
             dir: data_dir(&pod).join("containers").join(&args.name),
             keep: false,
             read_only: false,
-            volumes: Vec::new(),
+            volumes,
         }),
     ];
     if !args.detach {

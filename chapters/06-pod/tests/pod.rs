@@ -860,6 +860,82 @@ fn stop_keeps_the_record_and_the_logs_and_rm_removes_them() {
 }
 
 #[test]
+fn two_containers_of_a_pod_share_a_volume_that_goes_with_the_pod() {
+    let host = Host::new();
+    host.ok(&["pod", "create", "shared", "--volume", "logs"]);
+    let app = "echo line-1 >> /logs/app.log; echo line-2 >> /logs/app.log";
+    host.ok(&[
+        "pod",
+        "run",
+        "shared",
+        "--name",
+        "app",
+        "-v",
+        "logs:/logs",
+        "--",
+        "sh",
+        "-c",
+        app,
+    ]);
+    let sidecar = "cat /var/log/app/app.log; touch /var/log/app/x 2>/dev/null || echo read-only";
+    let seen = host.ok(&[
+        "pod",
+        "run",
+        "shared",
+        "--name",
+        "sidecar",
+        "--volume",
+        "logs:/var/log/app:ro",
+        "--",
+        "sh",
+        "-c",
+        sidecar,
+    ]);
+    assert_eq!(seen, "line-1\nline-2\nread-only\n");
+    let volume = host.data_dir().join("pods/shared/volumes/logs");
+    let traces = host.traces("shared");
+    host.ok(&["pod", "stop", "shared", "--timeout", "0"]);
+    assert!(
+        volume.join("app.log").exists(),
+        "pod stop removed the volume"
+    );
+    host.ok(&["pod", "rm", "shared"]);
+    assert!(!volume.exists(), "pod rm left the volume");
+    host.assert_nothing_left(&[traces]);
+}
+
+#[test]
+fn an_unknown_pod_volume_is_one_line_and_nothing_is_made() {
+    let host = Host::new();
+    let output = host.ch06(&["pod", "create", "shared", "--volume", "a/b"]);
+    assert_one_line_error(&output, "a volume name with a /");
+    host.ok(&["pod", "create", "shared", "--volume", "logs"]);
+    for (volume, said) in [
+        ("cache:/cache", "has no volume \"cache\""),
+        ("logs:cache", "must be absolute"),
+        ("logs:/a/../b", "must not contain .."),
+    ] {
+        let output = host.ch06(&[
+            "pod", "run", "shared", "--name", "app", "-v", volume, "--", "true",
+        ]);
+        let message = assert_one_line_error(&output, volume);
+        assert!(message.contains(said), "{volume}: {message}");
+    }
+    let pod = host.data_dir().join("pods/shared");
+    assert!(
+        !pod.join("containers/app").exists(),
+        "a container dir is left"
+    );
+    assert!(
+        !pod.join("volumes/cache").exists(),
+        "an unknown volume was made"
+    );
+    let names = host.state_dir().join("pods/shared/names/app");
+    assert!(!names.exists(), "the name app is taken");
+    host.rm_leaving_nothing(&["shared"], &[]);
+}
+
+#[test]
 fn the_demo_runs_in_namespaces_of_its_own_and_leaves_nothing() {
     let host = Host::new();
     let output = host.ch06(&["demo", "--no-pause"]);

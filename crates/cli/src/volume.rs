@@ -36,13 +36,17 @@ pub struct VolumeArgs {
 }
 
 impl VolumeArgs {
-    /// Every volume, in the order they must be mounted: a volume inside
-    /// another after it, or the other would hide it.
+    /// Every volume, in [`in_mount_order`].
     pub fn in_mount_order(&self) -> Vec<Volume> {
-        let mut all = [&self.volumes[..], &self.tmpfs].concat();
-        all.sort_by_key(|volume| volume.target.components().count());
-        all
+        in_mount_order([&self.volumes[..], &self.tmpfs].concat())
     }
+}
+
+/// The order volumes must be mounted in: a volume inside another after
+/// it, or the other would hide it.
+pub fn in_mount_order(mut volumes: Vec<Volume>) -> Vec<Volume> {
+    volumes.sort_by_key(|volume| volume.target.components().count());
+    volumes
 }
 
 impl Volume {

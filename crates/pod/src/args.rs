@@ -1,9 +1,11 @@
 //! The options of `ch06 pod ...`, parsed by clap, and the checks that
 //! come before any work.
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use ch03::ipam::Subnet;
 use ch05::{Limits, Version};
+use pfs_cli::volume::{in_mount_order, split_bind, Source, Volume};
+use pfs_state::names::check_name;
 use pfs_state::pods::{self, check_container_name, check_pod_name, Pod};
 
 /// How long `pod stop` and `pod rm` give containers after SIGTERM (as
@@ -44,6 +46,10 @@ pub struct CreateArgs {
     /// The pod's hostname, shared by its containers (default: the pod's name)
     #[arg(long, value_name = "NAME")]
     pub hostname: Option<String>,
+    /// An empty directory the pod's containers may mount (`pod run -v
+    /// NAME:/path`), removed with the pod: Kubernetes' `emptyDir`
+    #[arg(long = "volume", value_name = "NAME")]
+    pub volumes: Vec<String>,
     /// The whole pod's limits (chapter 05's options)
     #[command(flatten)]
     pub limits: ch05::LimitArgs,
@@ -54,7 +60,7 @@ pub struct CreateArgs {
 impl CreateArgs {
     /// `pod create`'s checks, before any work, in this order: the pod's
     /// name, its hostname (`--hostname`, or the pod's name with '-' for
-    /// '_', which a hostname may not hold), the bridge, the subnet, the
+    /// '_', which a hostname may not hold), the volumes' names, the bridge, the subnet, the
     /// limits, that we are root, the cgroup version. Returns the pod's
     /// record (not saved yet), its subnet, its limits and the version.
     pub fn check(&self) -> Result<(Pod, Subnet, Limits, Version)> {
@@ -62,13 +68,19 @@ impl CreateArgs {
         let default = || self.name.replace('_', "-");
         let hostname = self.hostname.clone().unwrap_or_else(default);
         ch02::check_hostname(&hostname)?;
+        for name in &self.volumes {
+            if check_name(name).is_err() {
+                bail!("invalid volume name {name:?}: use 1 to 64 letters, digits, '_', '.' or '-'");
+            }
+        }
         ch03::check_link_name(&self.bridge.bridge)?;
         let subnet = Subnet::parse(&self.bridge.subnet)?;
         let limits = self.limits.limits()?;
         ch01::require_root()?;
         let version = ch05::detect_version()?;
         let (bridge, cidr) = (&self.bridge.bridge, &self.bridge.subnet);
-        let pod = Pod::new(&self.name, &hostname, self.share_pid, bridge, cidr);
+        let mut pod = Pod::new(&self.name, &hostname, self.share_pid, bridge, cidr);
+        pod.volumes = self.volumes.clone();
         Ok((pod, subnet, limits, version))
     }
 }
@@ -88,9 +100,42 @@ pub struct PodRunArgs {
     /// Run in the background; its output goes to a log (`ch06 pod logs`)
     #[arg(short = 'd', long)]
     pub detach: bool,
+    /// Mount the pod's volume NAME at PATH, read-only with :ro
+    #[arg(short = 'v', long = "volume", value_name = "NAME:PATH[:ro]", value_parser = check_volume)]
+    pub volumes: Vec<String>,
     /// The command to run in the container, and its arguments (after `--`)
     #[arg(value_name = "CMD", trailing_var_arg = true)]
     pub command: Vec<String>,
+}
+
+impl PodRunArgs {
+    /// The pod's volumes `-v` names, as chapter 04 mounts them; a name the
+    /// pod does not have is one line.
+    pub fn volumes(&self, pod: &Pod) -> Result<Vec<Volume>> {
+        let mut volumes = Vec::new();
+        for text in &self.volumes {
+            let (name, target, read_only) = split_bind(text).map_err(anyhow::Error::msg)?;
+            if !pod.volumes.iter().any(|known| known == name) {
+                bail!(
+                    "pod {:?} has no volume {name:?}: create the pod with --volume {name}",
+                    pod.name
+                );
+            }
+            let source = Source::Host(crate::files::volume_dir(pod, name));
+            let target = target.into();
+            volumes.push(Volume {
+                source,
+                target,
+                read_only,
+            });
+        }
+        Ok(in_mount_order(volumes))
+    }
+}
+
+/// `NAME:PATH[:ro]` (clap's `value_parser` for `pod run -v`).
+fn check_volume(text: &str) -> Result<String, String> {
+    split_bind(text).map(|_| text.to_string())
 }
 
 /// Options of `pod exec`.

@@ -1,5 +1,5 @@
 //! A pod's files under the data directory: pause's root filesystem, the
-//! containers' overlays, the logs of what runs detached.
+//! containers' overlays, the logs of what runs detached, the volumes.
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
@@ -37,6 +37,23 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 /// `DATA_DIR/pods/NAME`: the pod's overlays and logs, next to chapter 04's.
 pub fn data_dir(pod: &Pod) -> PathBuf {
     ch04::data_dir().join("pods").join(&pod.name)
+}
+
+/// `DATA_DIR/pods/POD/volumes/NAME`: a volume of the pod.
+pub fn volume_dir(pod: &Pod, name: &str) -> PathBuf {
+    data_dir(pod).join("volumes").join(name)
+}
+
+/// Make the pod's volumes: empty directories anyone may write to (as
+/// Kubernetes makes an `emptyDir`), which live as long as the pod's record.
+pub fn make_volumes(pod: &Pod) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    for name in &pod.volumes {
+        let dir = volume_dir(pod, name);
+        fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o777))?;
+    }
+    Ok(())
 }
 
 /// Where a detached container's output goes.

@@ -76,6 +76,8 @@ pub struct Pod {
     pub subnet: String,
     /// The pod's one address, on the bridge.
     pub address: Option<Ipv4Addr>,
+    /// The names of the pod's volumes (`pod create --volume`).
+    pub volumes: Vec<String>,
 }
 
 impl Pod {
@@ -91,6 +93,7 @@ impl Pod {
             bridge: bridge.to_string(),
             subnet: subnet.to_string(),
             address: None,
+            volumes: Vec::new(),
         }
     }
 
@@ -118,7 +121,7 @@ impl Pod {
     pub fn to_text(&self) -> String {
         let or_none = |v: Option<String>| v.unwrap_or_else(|| "-".into());
         format!(
-            "id={}\nstate={}\ncreator={}\npause={}\nshare_pid={}\nhostname={}\nbridge={}\nsubnet={}\naddress={}\n",
+            "id={}\nstate={}\ncreator={}\npause={}\nshare_pid={}\nhostname={}\nbridge={}\nsubnet={}\naddress={}\nvolumes={}\n",
             self.id,
             self.state.as_str(),
             self.creator,
@@ -128,6 +131,7 @@ impl Pod {
             self.bridge,
             self.subnet,
             or_none(self.address.map(|a| a.to_string())),
+            self.volumes.join(","),
         )
     }
 
@@ -149,6 +153,12 @@ impl Pod {
             bridge: value("bridge")?,
             subnet: value("subnet")?,
             address: value("address")?.parse().ok(),
+            volumes: value("volumes")
+                .unwrap_or_default()
+                .split(',')
+                .filter(|name| !name.is_empty())
+                .map(str::to_string)
+                .collect(),
         })
     }
 
@@ -346,7 +356,9 @@ mod tests {
         pod.state = State::Running;
         pod.pause = Some(4242);
         pod.address = Some(Ipv4Addr::new(10, 200, 0, 2));
+        pod.volumes = vec!["logs".into(), "cache".into()];
         let text = pod.to_text();
+        assert!(text.contains("volumes=logs,cache\n"), "{text}");
         assert!(text.contains("pause=4242\n"), "{text}");
         assert!(text.contains("address=10.200.0.2\n"), "{text}");
         assert_eq!(Pod::parse("web", &text), Some(pod));
