@@ -955,6 +955,11 @@ fn the_demo_runs_in_namespaces_of_its_own_and_leaves_nothing() {
         .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["1", "0", "S", "pause"]));
     assert!(told.lines().any(|l| l.ends_with(" 1 S    sleep")), "{told}");
     assert!(!told.lines().any(|l| l.contains(" Z ")), "{told}");
+    // ... the sidecar reads what app wrote to the pod's volume ...
+    assert!(
+        told.contains("\nrequest 1 served\nrequest 2 served\nrequest 3 served\n"),
+        "{told}"
+    );
     // ... and two containers outside a pod get two addresses.
     assert!(
         told.contains("10.200.0.3/24") && told.contains("10.200.0.4/24"),

@@ -202,9 +202,10 @@ fn steps(story: &Story) -> Result<()> {
     story.say(
         "A pod starts with its pause process. Pause holds the pod's network, \
          IPC and UTS namespaces, and here (--share-pid) its PID namespace, \
-         where it is PID 1. Then it sleeps.",
+         where it is PID 1. Then it sleeps. The pod also gets a volume, \
+         logs: an empty directory its containers may share.",
     );
-    story.ch06(&["pod", "create", POD, "--share-pid"])?;
+    story.ch06(&["pod", "create", POD, "--share-pid", "--volume", "logs"])?;
     story.ch06(&["pod", "ls"])?;
 
     story.say(
@@ -270,6 +271,27 @@ fn steps(story: &Story) -> Result<()> {
     ])?;
 
     story.say(
+        "The sidecar: app writes its log to the pod's volume, and a second \
+         container follows that file with `tail -f` (read-only, detached), \
+         as a log shipper would, while app goes on writing.",
+    );
+    let (rw, ro, file) = ("logs:/logs", "logs:/logs:ro", "/logs/app.log");
+    let log = |n| format!("echo \"request {n} served\" >> {file}");
+    let (first, more) = (log(1), format!("{}; {}", log(2), log(3)));
+    let app = [
+        "pod", "run", POD, "--name", "app", "-v", rw, "--", "sh", "-c",
+    ];
+    story.ch06(&[&app[..], &[&first]].concat())?;
+    story.ch06(&[
+        "pod", "run", POD, "--name", "sidecar", "-d", "-v", ro, "--", "tail", "-f", file,
+    ])?;
+    story.ch06(&[&app[..], &[&more]].concat())?;
+    story.shell(&format!(
+        "for i in $(seq 50); do ch06 pod logs {POD} sidecar | grep -q 'request 3' && break; \
+         sleep 0.1; done; ch06 pod logs {POD} sidecar"
+    ))?;
+
+    story.say(
         "Compare chapter 03: two containers outside any pod each get a \
          network namespace of their own, so an address of their own. One IP \
          per container.",
@@ -282,8 +304,8 @@ fn steps(story: &Story) -> Result<()> {
     story.say(
         "Removing the pod: SIGTERM to its containers (SIGKILL after the \
          timeout), then to pause; then its cgroups, namespace files and \
-         address are released, and the kernel destroys the veth pair with \
-         the network namespace.",
+         address are released, its volumes removed, and the kernel destroys \
+         the veth pair with the network namespace.",
     );
     story.ch06(&["pod", "rm", POD])?;
     story.ch06(&["pod", "ls"])?;
