@@ -16,7 +16,8 @@
 //!   directory ([`layers::KeepNamespaces`]).
 //! - `ch06 pod run NAME --name C -- CMD` starts a container that *joins*
 //!   those namespaces with `setns` ([`layers::JoinPod`]), with a mount
-//!   namespace, root filesystem and cgroup of its own.
+//!   namespace, root filesystem and cgroup of its own, and the pod's
+//!   volumes it asks for (`-v NAME:/path`, chapter 04's mounts).
 //! - `ch06 pod exec NAME C -- CMD` joins a running container
 //!   ([`layers::JoinContainer`]).
 //! - `ch06 pod rm NAME` stops the containers, then pause, and undoes

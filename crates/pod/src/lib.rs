@@ -11,7 +11,8 @@
 //! - running detached ([`detach`]): pause, and `pod run -d`, outlive the
 //!   `ch06` that starts them;
 //! - the pod's files: pause's root filesystem ([`pause_rootfs`]), the
-//!   overlays and logs under [`data_dir`], forgetting a pod ([`forget`]);
+//!   overlays, logs and volumes under [`data_dir`] ([`make_volumes`], and
+//!   [`PodRunArgs::volumes`] for `pod run -v`), forgetting a pod ([`forget`]);
 //! - stopping processes: SIGTERM, a grace period, SIGKILL
 //!   ([`stop_processes`]);
 //! - `pod logs` and `doctor` ([`logs`], [`doctor`]).

@@ -3,13 +3,14 @@
 //!
 //! ```text
 //! STATE_DIR/pods/web/                       (/run/pods-from-scratch by default)
-//!   pod                  the record: id, state, pause's PID, address, ...
+//!   pod                  the record: id, state, pause's PID, address, volumes, ...
 //!   ns/net ns/ipc ns/uts (ns/pid)  the pod's namespaces, bind-mounted
 //!   names/app            a container's PID (see [`names`])
 //! DATA_DIR/pods/web/   (/var/lib/pods-from-scratch; chapter 06 keeps these)
 //!   pause/               pause's overlay (upper, work, root)
 //!   containers/app/      each container's overlay
 //!   logs/app.log         what a detached container printed
+//!   volumes/logs/        a pod volume (`pod create --volume logs`)
 //! ```
 //!
 //! The record is a few `key=value` lines, so `cat` shows it all.
