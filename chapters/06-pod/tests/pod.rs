@@ -862,7 +862,9 @@ fn stop_keeps_the_record_and_the_logs_and_rm_removes_them() {
 #[test]
 fn two_containers_of_a_pod_share_a_volume_that_goes_with_the_pod() {
     let host = Host::new();
+    let volume = host.data_dir().join("pods/shared/volumes/logs");
     host.ok(&["pod", "create", "shared", "--volume", "logs"]);
+    assert!(volume.is_dir(), "pod create made no volume");
     let app = "echo line-1 >> /logs/app.log; echo line-2 >> /logs/app.log";
     host.ok(&[
         "pod",
@@ -892,7 +894,6 @@ fn two_containers_of_a_pod_share_a_volume_that_goes_with_the_pod() {
         sidecar,
     ]);
     assert_eq!(seen, "line-1\nline-2\nread-only\n");
-    let volume = host.data_dir().join("pods/shared/volumes/logs");
     let traces = host.traces("shared");
     host.ok(&["pod", "stop", "shared", "--timeout", "0"]);
     assert!(
