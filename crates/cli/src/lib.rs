@@ -16,11 +16,16 @@
 //!
 //! [`explain`] prints the kernel steps the chapters take; the steps
 //! themselves, and the root check's reason, are the chapters' lessons.
+//! [`process`] reads `-e`, `--env-file`, `-w` and `-u` (and an image's
+//! defaults) into the [`Process`] chapter 01 executes.
 
 pub mod explain;
+pub mod process;
 
 use anyhow::{bail, Result};
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+
+pub use process::{ImageDefaults, Process, ProcessArgs, User};
 
 /// Exit status when the runtime itself fails (bad input, a failed step),
 /// as `docker run` does; 126 and 127 keep the shell's meaning.
