@@ -15,6 +15,10 @@
 //!
 //! Then the parent waits for the child, and every layer cleans up in
 //! reverse order ([`Layer::cleanup`]), from one place: [`launch`].
+//!
+//! What the child finally runs is a [`Process`]: its command, environment,
+//! working directory and user (`-e`, `--env-file`, `-w`, `-u`), set after
+//! every layer, in the order `set_up_process` teaches, then `execve`.
 
 use std::ffi::{CStr, CString, OsStr};
 use std::io::{Read, Write};
@@ -415,11 +419,8 @@ fn exec_command(exec: &Exec) -> Errno {
         return Errno::ENOENT;
     };
     explain::step(
-        &format!(
-            "execve({program:?}, {words:?}, [{} variables])",
-            exec.env.len()
-        ),
-        &format!("exec env -i ... {}", explain::shell_words(&words)),
+        &format!("execve({program:?}, {words:?}, env)"),
+        &format!("exec env -i ENV... {}", explain::shell_words(&words)),
     );
     match execve(&program, &exec.argv, &exec.env) {
         Err(errno) => errno,

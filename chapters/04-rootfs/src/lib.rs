@@ -10,6 +10,10 @@
 //!    (read-only *lower*) and the upper directory, `pivot_root` into it,
 //!    detach the old root, mount `/proc`, `/sys`, a minimal `/dev` and `/tmp`;
 //! 3. parent, after exit: remove the upper directory, unless `--keep`.
+//!
+//! With a root of its own, the container's process starts from a clean
+//! environment, and a pulled image's config gives its defaults
+//! ([`process_in`]).
 
 pub mod rootfs;
 

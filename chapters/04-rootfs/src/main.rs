@@ -6,7 +6,7 @@ use clap::Subcommand;
 #[derive(Subcommand)]
 enum Command {
     /// Run CMD in a root filesystem of its own (like `docker run IMAGE CMD`)
-    Run(ch04::RunArgs),
+    Run(Box<ch04::RunArgs>),
     /// Build a root filesystem into the cache
     #[command(subcommand)]
     Rootfs(Rootfs),
