@@ -15,6 +15,13 @@ fn ch01_sh(options: &[&str], script: &str) -> std::process::Output {
     run_checking_host(CH01, &args)
 }
 
+/// `ch01 run OPTIONS -- true` must be refused with one line starting so.
+fn refused(options: &[&str], start: &str) -> String {
+    let message = error_line(&ch01_sh(options, "true"), 125);
+    assert!(message.starts_with(start), "{message}");
+    message
+}
+
 #[test]
 fn e_sets_variables_and_a_name_alone_passes_ours_on() {
     require_root();
@@ -44,17 +51,14 @@ fn e_wins_over_env_file_which_wins_over_our_environment() {
 
 #[test]
 fn a_missing_env_file_or_a_nameless_line_is_one_clear_line() {
-    let output = ch01_sh(&["--env-file", "/no/such/file"], "true");
-    let message = error_line(&output, 125);
-    assert!(
-        message.starts_with("ch01: cannot read env file /no/such/file"),
-        "{message}"
+    refused(
+        &["--env-file", "/no/such/file"],
+        "ch01: cannot read env file /no/such/file",
     );
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("bad.env");
     fs::write(&file, "A=1\n=nameless\n").unwrap();
-    let output = ch01_sh(&["--env-file", file.to_str().unwrap()], "true");
-    let message = error_line(&output, 125);
+    let message = refused(&["--env-file", file.to_str().unwrap()], "ch01: env file");
     assert!(
         message.contains("line 2: no valid variable name"),
         "{message}"
@@ -69,16 +73,13 @@ fn w_sets_the_working_directory() {
 
 #[test]
 fn w_to_a_missing_directory_is_refused_and_nothing_is_made() {
-    let output = ch01_sh(&["-w", "/tmp/pfs-no-such-dir"], "pwd");
-    let message = error_line(&output, 125);
-    assert!(
-        message.starts_with("ch01: working directory /tmp/pfs-no-such-dir not found"),
-        "{message}"
+    let missing = "/tmp/pfs-no-such-dir";
+    refused(
+        &["-w", missing],
+        "ch01: working directory /tmp/pfs-no-such-dir not found",
     );
-    assert!(!std::path::Path::new("/tmp/pfs-no-such-dir").exists());
-    let output = ch01_sh(&["-w", "tmp"], "pwd");
-    let message = error_line(&output, 125);
-    assert!(message.contains("must be an absolute path"), "{message}");
+    assert!(!std::path::Path::new(missing).exists());
+    refused(&["-w", "tmp"], "ch01: invalid working directory \"tmp\"");
 }
 
 #[test]
@@ -108,11 +109,9 @@ fn u_without_a_group_takes_the_users_group_from_passwd_or_0() {
 #[test]
 fn the_directory_is_entered_as_the_user() {
     // root may enter /root; user 1000 may not, and is told so.
-    let output = ch01_sh(&["-u", "1000", "-w", "/root"], "pwd");
-    let message = error_line(&output, 125);
-    assert!(
-        message.starts_with("ch01: cannot enter working directory /root"),
-        "{message}"
+    refused(
+        &["-u", "1000", "-w", "/root"],
+        "ch01: cannot enter working directory /root",
     );
 }
 
@@ -120,12 +119,7 @@ fn the_directory_is_entered_as_the_user() {
 fn a_bad_user_is_one_clear_line() {
     let before = HostState::capture();
     for bad in ["alice", "1000:", "1000:staff"] {
-        let output = ch01_sh(&["-u", bad], "true");
-        let message = error_line(&output, 125);
-        assert!(
-            message.starts_with("ch01: invalid user"),
-            "{bad}: {message}"
-        );
+        refused(&["-u", bad], "ch01: invalid user");
     }
     HostState::capture().assert_unchanged_since(&before);
 }

@@ -67,13 +67,7 @@ fn no_command_and_no_image_command_is_one_clear_line() {
 
 /// `ch04 ARGS` with its own data (and state) directory.
 fn ch04(data: &Path, args: &[&str]) -> Output {
-    Command::new(CH04)
-        .args(args)
-        .env("PFS_DATA_DIR", data)
-        .env("PFS_STATE_DIR", data.join("state"))
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
+    testkit::run_with_data_dir(CH04, data, args)
 }
 
 /// An image of the busybox rootfs whose config says how to run it.
