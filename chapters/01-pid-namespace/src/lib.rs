@@ -432,17 +432,19 @@ fn exec_command(exec: &Exec) -> Errno {
 /// A name with a `/` is a path; another is looked up in `path`'s
 /// directories, as a shell does.
 fn find_program(name: &CStr, path: &str) -> Option<CString> {
-    let name = Path::new(OsStr::from_bytes(name.to_bytes()));
-    if name.as_os_str().as_bytes().contains(&b'/') {
-        return CString::new(name.as_os_str().as_bytes()).ok();
+    if name.to_bytes().contains(&b'/') {
+        return Some(name.to_owned());
     }
-    path.split(':')
+    let name = OsStr::from_bytes(name.to_bytes());
+    let is_executable = |file: &PathBuf| {
+        let meta = file.metadata();
+        meta.is_ok_and(|m| m.is_file() && m.mode() & 0o111 != 0)
+    };
+    let file = path
+        .split(':')
         .map(|dir| Path::new(dir).join(name))
-        .find(|file| {
-            file.metadata()
-                .is_ok_and(|m| m.is_file() && m.mode() & 0o111 != 0)
-        })
-        .and_then(|file| CString::new(file.into_os_string().into_vec()).ok())
+        .find(is_executable)?;
+    CString::new(file.into_os_string().into_vec()).ok()
 }
 
 /// A [`Process`] as `execve` takes it, made before the fork.
