@@ -86,7 +86,10 @@ impl ProcessArgs {
     pub fn on_host(&self, command: &[String]) -> Result<Process> {
         let mut process = Process::new(command.to_vec());
         self.apply_env(&mut process.env)?;
-        process.user = self.user(self.user.as_deref(), Path::new("/"))?;
+        let user = self.user.as_deref();
+        process.user = user
+            .map(|text| parse_user(text, Path::new("/")))
+            .transpose()?;
         if let Some(dir) = &self.workdir {
             let dir = absolute(dir)?;
             if !dir.is_dir() {
@@ -111,17 +114,14 @@ impl ProcessArgs {
         image: &ImageDefaults,
         hostname: &str,
     ) -> Result<Process> {
-        let user = self.user(self.user.as_deref().or(image.user.as_deref()), root)?;
-        let uid = user.map_or(0, |u| u.uid);
-        let home = passwd_entry(root, uid).map_or_else(
-            || if uid == 0 { "/root" } else { "/" }.to_string(),
-            |fields| fields[5].clone(),
-        );
-        let mut env = vec![
-            format!("PATH={DEFAULT_PATH}"),
-            format!("HOSTNAME={hostname}"),
-            format!("HOME={home}"),
-        ];
+        let user = match (&self.user, &image.user) {
+            (Some(text), _) => Some(parse_user(text, root)?),
+            (None, Some(text)) if !text.is_empty() => Some(
+                parse_user(text, root).context("the image's User (give -u UID[:GID] instead)")?,
+            ),
+            _ => None,
+        };
+        let mut env = clean_environment(root, user.map_or(0, |u| u.uid), hostname);
         for entry in &image.env {
             set_var(&mut env, entry);
         }
@@ -160,13 +160,21 @@ impl ProcessArgs {
         }
         Ok(())
     }
+}
 
-    /// `-u UID[:GID]` (or the image's user) read against `root`'s passwd.
-    fn user(&self, text: Option<&str>, root: &Path) -> Result<Option<User>> {
-        text.filter(|t| !t.is_empty())
-            .map(|text| parse_user(text, root))
-            .transpose()
-    }
+/// What a container with a root of its own starts from, as docker's:
+/// `PATH`, `HOSTNAME`, and `HOME` from `root`'s /etc/passwd (else `/root`
+/// for root, `/` for another user).
+fn clean_environment(root: &Path, uid: u32, hostname: &str) -> Vec<String> {
+    let home = passwd_entry(root, uid).map_or_else(
+        || if uid == 0 { "/root" } else { "/" }.to_string(),
+        |fields| fields[5].clone(),
+    );
+    vec![
+        format!("PATH={DEFAULT_PATH}"),
+        format!("HOSTNAME={hostname}"),
+        format!("HOME={home}"),
+    ]
 }
 
 /// `UID[:GID]`; without GID, the user's group in `root`'s /etc/passwd, or 0.
@@ -347,6 +355,15 @@ mod tests {
         );
         let given = args.in_root(&["sh".into()], root.path(), &image, "box");
         assert_eq!(given.unwrap().args, ["/entry", "sh"]);
+        let named = ImageDefaults {
+            user: Some("nginx".into()),
+            ..image.clone()
+        };
+        let err = format!(
+            "{:#}",
+            args.in_root(&[], root.path(), &named, "box").unwrap_err()
+        );
+        assert!(err.starts_with("the image's User"), "{err}");
         let none = ImageDefaults::default();
         let err = args.in_root(&[], root.path(), &none, "box").unwrap_err();
         assert!(err.to_string().starts_with("missing command"), "{err}");
