@@ -105,6 +105,17 @@ pub fn run(binary: &str, args: &[&str]) -> Output {
         .unwrap_or_else(|e| panic!("start {binary}: {e}"))
 }
 
+/// [`run`] with a data (and state) directory of its own, `data`.
+pub fn run_with_data_dir(binary: &str, data: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(binary)
+        .args(args)
+        .env("PFS_DATA_DIR", data)
+        .env("PFS_STATE_DIR", data.join("state"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("start {binary}: {e}"))
+}
+
 /// [`run`], as root, asserting that the run left the host as it found it.
 pub fn run_checking_host(binary: &str, args: &[&str]) -> Output {
     require_root();

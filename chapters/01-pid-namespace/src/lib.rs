@@ -15,10 +15,17 @@
 //!
 //! Then the parent waits for the child, and every layer cleans up in
 //! reverse order ([`Layer::cleanup`]), from one place: [`launch`].
+//!
+//! What the child finally runs is a [`Process`]: its command, environment,
+//! working directory and user (`-e`, `--env-file`, `-w`, `-u`), set after
+//! every layer, in the order `set_up_process` teaches, then `execve`.
 
-use std::ffi::CString;
+use std::ffi::{CStr, CString, OsStr};
 use std::io::{Read, Write};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -26,11 +33,12 @@ use nix::errno::Errno;
 use nix::sched::{setns, unshare, CloneFlags};
 use nix::sys::signal::{kill, sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
 use nix::sys::wait::{waitpid, WaitStatus};
-use nix::unistd::{execvp, fork, ForkResult, Pid};
+use nix::unistd::{chdir, execve, fork, setgid, setgroups, setuid, ForkResult, Gid, Pid, Uid};
 
 // The command line's machinery (the narration of `--explain`, the root
-// check, the program's name) lives in the support crate pfs-cli.
-pub use pfs_cli::{explain, program_name, require_root, EXIT_RUNTIME_FAILED};
+// check, the program's name, reading `-e`/`-w`/`-u` into a `Process`)
+// lives in the support crate pfs-cli.
+pub use pfs_cli::{explain, program_name, require_root, Process, User, EXIT_RUNTIME_FAILED};
 
 const EXIT_CANNOT_EXECUTE: i32 = 126;
 const EXIT_NOT_FOUND: i32 = 127;
@@ -39,15 +47,23 @@ const EXIT_NOT_FOUND: i32 = 127;
 #[derive(clap::Args, Debug)]
 #[group(skip)]
 pub struct RunArgs {
+    #[command(flatten)]
+    pub process: pfs_cli::ProcessArgs,
     /// The command to run in the container, and its arguments (after `--`)
     #[arg(value_name = "CMD", trailing_var_arg = true)]
     pub command: Vec<String>,
 }
 
 impl RunArgs {
-    /// The command and its arguments (every chapter's `RunArgs` has this).
+    /// The command and its arguments.
     pub fn command(&self) -> &[String] {
         &self.command
+    }
+
+    /// The process to run (every chapter's `RunArgs` has this): on the
+    /// host's files, with our environment and the options.
+    pub fn process(&self) -> Result<Process> {
+        self.process.on_host(&self.command)
     }
 }
 
@@ -90,11 +106,11 @@ pub trait Layer {
 // ANCHOR_END: layer
 
 // ANCHOR: run
-/// Run `command` as PID 1 of a new PID namespace, with `layers` of
+/// Run `process` as PID 1 of a new PID namespace, with `layers` of
 /// isolation around it. Returns the command's exit status (128+N when a
 /// signal N killed it).
-pub fn run(command: &[String], layers: &mut [Box<dyn Layer>]) -> Result<i32> {
-    match launch(command, layers, |child, _| {
+pub fn run(process: &Process, layers: &mut [Box<dyn Layer>]) -> Result<i32> {
+    match launch(process, layers, |child, _| {
         wait_for_exit(child).map(Child::Exited)
     })? {
         Child::Exited(status) => Ok(status),
@@ -117,18 +133,18 @@ pub enum Child {
 /// until it runs the command), then every layer's cleanup, in reverse
 /// order, on success, error and panic alike: the one place it happens.
 pub fn launch(
-    command: &[String],
+    process: &Process,
     layers: &mut [Box<dyn Layer>],
     until: impl FnOnce(Pid, &mut UnixStream) -> Result<Child>,
 ) -> Result<Child> {
     require_root()?;
-    let argv = command_line(command)?;
+    let exec = Exec::new(process)?;
     forward_signals_to_child()?;
 
     let mut prepared = 0;
     let result = even_if_it_panics(|| {
         prepare_layers(layers, &mut prepared)?;
-        let (child, mut to_child) = start(&argv, layers)?;
+        let (child, mut to_child) = start(&exec, layers)?;
         until(child, &mut to_child).inspect_err(|_| stop(child))
     });
     match result {
@@ -173,13 +189,13 @@ fn cleanup_layers(layers: &mut [Box<dyn Layer>]) {
 
 /// Fork the child and take it through moment 2. Returns its PID and our
 /// end of the socket: the child writes "x" on it just before `execve`.
-fn start(argv: &[CString], layers: &mut [Box<dyn Layer>]) -> Result<(Pid, UnixStream)> {
+fn start(exec: &Exec, layers: &mut [Box<dyn Layer>]) -> Result<(Pid, UnixStream)> {
     // A socket pair lets the parent and child take turns (moment 2).
     let (mut to_child, to_parent) = UnixStream::pair().context("socketpair")?;
     match fork_child(layers)? {
         ForkResult::Child => {
             drop(to_child);
-            run_child(argv, layers, to_parent)
+            run_child(exec, layers, to_parent)
         }
         ForkResult::Parent { child } => {
             drop(to_parent);
@@ -264,12 +280,12 @@ fn release_child(child: Pid, layers: &mut [Box<dyn Layer>], sock: &mut UnixStrea
 
 /// The child: enter the layers' namespaces, wait for the parent, let each
 /// layer set itself up from inside, then become the command.
-fn run_child(argv: &[CString], layers: &mut [Box<dyn Layer>], mut parent: UnixStream) -> ! {
+fn run_child(exec: &Exec, layers: &mut [Box<dyn Layer>], mut parent: UnixStream) -> ! {
     explain::now_in_child();
     // A panic must end the child here, not unwind into the parent's code,
     // which would clean up the layers a second time, from the child.
     let setup = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        setup_child(layers, &mut parent)
+        setup_child(exec, layers, &mut parent)
     }));
     match setup {
         Ok(Ok(())) => {}
@@ -279,8 +295,8 @@ fn run_child(argv: &[CString], layers: &mut [Box<dyn Layer>], mut parent: UnixSt
         }
         Err(_) => exit_child(EXIT_RUNTIME_FAILED), // the panic hook said why
     }
-    let errno = exec_command(argv);
-    let name = argv[0].to_string_lossy();
+    let errno = exec_command(exec);
+    let name = exec.argv[0].to_string_lossy();
     if errno == Errno::ENOENT {
         eprintln!("{}: command not found: {name}", program_name());
         exit_child(EXIT_NOT_FOUND);
@@ -296,7 +312,7 @@ fn exit_child(code: i32) -> ! {
     unsafe { nix::libc::_exit(code) }
 }
 
-fn setup_child(layers: &mut [Box<dyn Layer>], parent: &mut UnixStream) -> Result<()> {
+fn setup_child(exec: &Exec, layers: &mut [Box<dyn Layer>], parent: &mut UnixStream) -> Result<()> {
     // If the runtime is killed, the kernel kills its container too, so a
     // `kill -9` of ch01 leaves no container running without its parent.
     explain::step(
@@ -320,6 +336,7 @@ fn setup_child(layers: &mut [Box<dyn Layer>], parent: &mut UnixStream) -> Result
     for layer in layers.iter_mut() {
         layer.setup_in_child()?;
     }
+    set_up_process(exec)?;
     // The last word to the parent: all set, the command comes next.
     parent.write_all(b"x").context("tell the parent we start")
 }
@@ -348,20 +365,118 @@ pub fn enter_namespaces(flags: CloneFlags) -> Result<()> {
     unshare(flags).with_context(|| call.clone())
 }
 
-/// Replace this process with the command. Returns only if `execvp` failed.
-fn exec_command(argv: &[CString]) -> Errno {
-    let words: Vec<_> = argv.iter().map(|a| a.to_string_lossy()).collect();
+// ANCHOR: set_up_process
+/// The process's own settings, last, in this order. Every mount is done
+/// by now: mounting needs privileges the user will not have.
+fn set_up_process(exec: &Exec) -> Result<()> {
+    if let (Some(dir), true) = (&exec.cwd, exec.make_cwd) {
+        // As root, like docker: the user may not write where it goes.
+        std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    }
+    if let Some(user) = exec.user {
+        become_user(user)?;
+    }
+    match &exec.cwd {
+        Some(dir) => enter_workdir(dir),
+        None => Ok(()),
+    }
+}
+
+/// Drop root for `user`: groups first, then the group, then the user, as
+/// changing groups takes a privilege that setuid gives away for good.
+fn become_user(user: User) -> Result<()> {
+    // Our supplementary groups are root's: drop them all but the group.
     explain::step(
-        &format!("execvp({:?}, {:?})", words[0], words),
-        &format!("exec {}", explain::shell_words(&words)),
+        &format!("setgroups([{}])", user.gid),
+        &format!("setpriv --groups {}", user.gid),
     );
-    match execvp(&argv[0], argv) {
+    setgroups(&[Gid::from_raw(user.gid)]).context("setgroups")?;
+    explain::step(
+        &format!("setgid({})", user.gid),
+        &format!("setpriv --regid {}", user.gid),
+    );
+    setgid(Gid::from_raw(user.gid)).context("setgid")?;
+    explain::step(
+        &format!("setuid({})", user.uid),
+        &format!("setpriv --reuid {}", user.uid),
+    );
+    setuid(Uid::from_raw(user.uid)).context("setuid")
+}
+
+/// Go to the working directory as the user, so that the kernel checks
+/// the user's permissions on it, not root's (as docker does).
+fn enter_workdir(dir: &Path) -> Result<()> {
+    explain::step(&format!("chdir({dir:?})"), &format!("cd {}", dir.display()));
+    chdir(dir).with_context(|| format!("cannot enter working directory {}", dir.display()))
+}
+
+/// Replace this process with the command, with exactly its environment.
+/// Returns only if `execve` failed.
+fn exec_command(exec: &Exec) -> Errno {
+    let words: Vec<_> = exec.argv.iter().map(|a| a.to_string_lossy()).collect();
+    // execve takes a file, not a name: look it up in the *container's* PATH.
+    let Some(program) = find_program(&exec.argv[0], &exec.path) else {
+        return Errno::ENOENT;
+    };
+    explain::step(
+        &format!("execve({program:?}, {words:?}, env)"),
+        &format!("exec env -i ENV... {}", explain::shell_words(&words)),
+    );
+    match execve(&program, &exec.argv, &exec.env) {
         Err(errno) => errno,
         Ok(never) => match never {},
     }
 }
+// ANCHOR_END: set_up_process
 
-/// Turn the command words into the C strings `execvp` takes.
+/// A name with a `/` is a path; another is looked up in `path`'s
+/// directories, as a shell does.
+fn find_program(name: &CStr, path: &str) -> Option<CString> {
+    if name.to_bytes().contains(&b'/') {
+        return Some(name.to_owned());
+    }
+    let name = OsStr::from_bytes(name.to_bytes());
+    let is_executable = |file: &PathBuf| {
+        let meta = file.metadata();
+        meta.is_ok_and(|m| m.is_file() && m.mode() & 0o111 != 0)
+    };
+    let file = path
+        .split(':')
+        .map(|dir| Path::new(dir).join(name))
+        .find(is_executable)?;
+    CString::new(file.into_os_string().into_vec()).ok()
+}
+
+/// A [`Process`] as `execve` takes it, made before the fork.
+struct Exec {
+    argv: Vec<CString>,
+    env: Vec<CString>,
+    /// The container's PATH, to find the program in.
+    path: String,
+    cwd: Option<PathBuf>,
+    make_cwd: bool,
+    user: Option<User>,
+}
+
+impl Exec {
+    fn new(process: &Process) -> Result<Exec> {
+        let env_var = |name: &str| {
+            let prefix = format!("{name}=");
+            let entry = process.env.iter().find(|e| e.starts_with(&prefix));
+            entry.map(|e| e[prefix.len()..].to_string())
+        };
+        Ok(Exec {
+            argv: command_line(&process.args)?,
+            env: c_strings(&process.env).context("the environment contains a NUL byte")?,
+            path: env_var("PATH").unwrap_or_default(),
+            cwd: process.cwd.clone(),
+            make_cwd: process.make_cwd,
+            user: process.user,
+        })
+    }
+}
+
+/// Turn the command words into the C strings `execve` takes.
 fn command_line(command: &[String]) -> Result<Vec<CString>> {
     if command.is_empty() {
         bail!(
@@ -369,11 +484,14 @@ fn command_line(command: &[String]) -> Result<Vec<CString>> {
             program_name()
         );
     }
-    command
+    c_strings(command).context("the command contains a NUL byte")
+}
+
+fn c_strings(words: &[String]) -> Result<Vec<CString>, std::ffi::NulError> {
+    words
         .iter()
         .map(|word| CString::new(word.as_str()))
-        .collect::<Result<_, _>>()
-        .context("the command contains a NUL byte")
+        .collect()
 }
 
 // ANCHOR: signals

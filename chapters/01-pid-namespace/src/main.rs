@@ -11,7 +11,7 @@ fn main() {
     pfs_cli::main(
         "Chapter 01: run a command as PID 1 of a new PID namespace",
         |command| match command {
-            Command::Run(args) => ch01::run(args.command(), &mut []),
+            Command::Run(args) => ch01::run(&args.process()?, &mut []),
         },
     )
 }

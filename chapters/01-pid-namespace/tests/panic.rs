@@ -32,7 +32,7 @@ impl Layer for Buggy {
 fn a_layer_that_panics_still_gets_the_others_cleaned_up() {
     testkit::require_root();
     let mut layers: Vec<Box<dyn Layer>> = vec![Box::new(Careful), Box::new(Buggy)];
-    let error = ch01::run(&["true".to_string()], &mut layers).unwrap_err();
+    let error = ch01::run(&ch01::Process::new(vec!["true".to_string()]), &mut layers).unwrap_err();
     assert!(error.to_string().contains("panicked"), "{error}");
     assert!(
         CLEANED_UP.load(Ordering::SeqCst),

@@ -26,9 +26,9 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
-    /// The command and its arguments.
-    pub fn command(&self) -> &[String] {
-        self.ch01.command()
+    /// The process to run in the container.
+    pub fn process(&self) -> Result<ch01::Process> {
+        self.ch01.process()
     }
 }
 
@@ -48,8 +48,9 @@ pub fn layers(args: &RunArgs) -> Result<Vec<Box<dyn Layer>>> {
 
 /// `ch02 run`: chapter 01's runtime with this chapter's layers.
 pub fn run(args: &RunArgs) -> Result<i32> {
+    let process = args.process()?;
     let mut layers = layers(args)?;
-    ch01::run(args.command(), &mut layers)
+    ch01::run(&process, &mut layers)
 }
 
 /// A new mount namespace in which `/proc` shows only the container.

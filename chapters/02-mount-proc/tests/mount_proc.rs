@@ -121,7 +121,7 @@ fn explain_names_each_step_with_its_shell_equivalent() {
         "mount --make-rprivate /",
         "mount -t proc proc /proc",
         "hostname box1",
-        "exec true",
+        "exec env -i ENV... true",
     ];
     assert_in_order(&steps, &expected);
 }

@@ -81,9 +81,9 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
-    /// The command and its arguments.
-    pub fn command(&self) -> &[String] {
-        self.ch02.command()
+    /// The process to run in the container.
+    pub fn process(&self) -> Result<ch01::Process> {
+        self.ch02.process()
     }
 }
 
@@ -155,8 +155,9 @@ pub fn layers(args: &RunArgs) -> Result<Vec<Box<dyn Layer>>> {
 
 /// `ch03 run`: chapter 01's runtime with chapter 02's and this chapter's layers.
 pub fn run(args: &RunArgs) -> Result<i32> {
+    let process = args.process()?;
     let mut layers = layers(args)?;
-    ch01::run(args.command(), &mut layers)
+    ch01::run(&process, &mut layers)
 }
 
 // ---------------------------------------------------------------------------

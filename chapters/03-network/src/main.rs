@@ -5,7 +5,7 @@
 enum Command {
     /// Run CMD with its own network namespace, plugged into our bridge
     /// (like `docker run --net=bridge`)
-    Run(ch03::RunArgs),
+    Run(Box<ch03::RunArgs>),
     /// Remove what killed runs left (stale leases, their veths, names);
     /// with --all also the bridge
     Cleanup(ch03::CleanupArgs),

@@ -357,7 +357,7 @@ fn explain_names_each_network_step_with_its_ip_command() {
         "ip link set lo up",
         "ip link set eth0 up",
         "ip route add default via 10.200.0.1",
-        "exec true",
+        "exec env -i ENV... true",
     ];
     assert_in_order(&steps, &expected);
     // The kernel removes the veth pair with the namespace: no step for it.

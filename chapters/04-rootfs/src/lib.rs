@@ -12,6 +12,10 @@
 //!    volumes (`-v`, `--tmpfs`) are mounted into the new root before the pivot
 //!    ([`volumes`]);
 //! 3. parent, after exit: remove the upper directory, unless `--keep`.
+//!
+//! With a root of its own, the container's process starts from a clean
+//! environment, and a pulled image's config gives its defaults
+//! ([`process_in`]).
 
 pub mod rootfs;
 pub mod volumes;
@@ -21,7 +25,7 @@ use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use ch01::{explain, Layer};
+use ch01::{explain, Layer, Process};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::CloneFlags;
 use nix::sys::stat::{makedev, mknod, Mode, SFlag};
@@ -49,14 +53,37 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
-    /// The command and its arguments.
-    pub fn command(&self) -> &[String] {
-        self.ch03.command()
+    /// The process to run in the container's own root (see [`process_in`]).
+    pub fn process(&self) -> Result<Process> {
+        let lower = rootfs::resolve(&self.rootfs)?;
+        let hostname = match &self.ch03.ch02.hostname {
+            Some(name) => name.clone(),
+            None => nix::unistd::gethostname()?.to_string_lossy().into_owned(),
+        };
+        let ch01 = &self.ch03.ch02.ch01;
+        process_in(&lower, &ch01.process, &ch01.command, &hostname)
     }
 }
 
+// ANCHOR: process_in
+/// With a root of its own, a container no longer inherits our environment
+/// (our variables describe the host): it starts from a clean one, as
+/// docker's, and its image's config gives the defaults of `-e`, `-w`, `-u`
+/// and the command (the `Entrypoint`, then the given command or `Cmd`).
+pub fn process_in(
+    lower: &Path,
+    args: &ProcessArgs,
+    command: &[String],
+    hostname: &str,
+) -> Result<Process> {
+    let image = pfs_image::image_defaults(lower)?;
+    args.in_root(command, lower, &image, hostname)
+}
+// ANCHOR_END: process_in
+
 // The cache of images and root filesystems is machinery (crates/image);
 // the chapters after this one find it here too.
+pub use pfs_cli::{ImageDefaults, ProcessArgs};
 pub use pfs_image::{build_atomically, data_dir};
 
 /// The directory of a running container's overlay: `upper`, `work`, `root`.
@@ -81,8 +108,9 @@ pub fn layers(args: &RunArgs) -> Result<Vec<Box<dyn Layer>>> {
 
 /// `ch04 run`: the runtime of chapter 01 with the layers of chapters 02–04.
 pub fn run(args: &RunArgs) -> Result<i32> {
+    let process = args.process()?;
     let mut layers = layers(args)?;
-    ch01::run(args.command(), &mut layers)
+    ch01::run(&process, &mut layers)
 }
 
 /// overlayfs options are a comma-separated list with `:` between lower

@@ -101,8 +101,7 @@ pub fn busybox() -> Result<PathBuf> {
 fn check_static_busybox() -> Result<()> {
     let binary = fs::read(HOST_BUSYBOX)
         .with_context(|| format!("{HOST_BUSYBOX} not found: install the busybox-static package"))?;
-    let head = &binary[..binary.len().min(4096)];
-    if head.windows(7).any(|w| w == b"ld-linu") {
+    if !pfs_image::cache::is_static_binary(&binary) {
         bail!("{HOST_BUSYBOX} is dynamically linked: install the busybox-static package");
     }
     Ok(())
@@ -135,7 +134,7 @@ pub fn debootstrap(suite: &str, variant: &str) -> Result<PathBuf> {
             .arg(format!("--variant={variant}"))
             .arg(suite)
             .arg(dir);
-        if let Some(mirror) = host_debian_mirror() {
+        if let Some(mirror) = pfs_image::cache::host_debian_mirror() {
             command.arg(mirror);
         }
         // debootstrap mounts /proc and /sys inside the new tree: killed
@@ -164,26 +163,3 @@ pub fn debootstrap(suite: &str, variant: &str) -> Result<PathBuf> {
     Ok(target)
 }
 // ANCHOR_END: debootstrap
-
-/// On a Debian host, the mirror apt already uses (it is reachable, maybe a
-/// local one); elsewhere debootstrap's own default.
-fn host_debian_mirror() -> Option<String> {
-    let os = fs::read_to_string("/etc/os-release").ok()?;
-    if !os.lines().any(|l| l == "ID=debian") {
-        return None;
-    }
-    let mut sources = vec![PathBuf::from("/etc/apt/sources.list")];
-    if let Ok(dir) = fs::read_dir("/etc/apt/sources.list.d") {
-        sources.extend(dir.flatten().map(|e| e.path()));
-    }
-    sources
-        .iter()
-        .filter_map(|path| fs::read_to_string(path).ok())
-        .flat_map(|text| {
-            text.split_whitespace()
-                .filter(|w| w.starts_with("http") && w.trim_end_matches('/').ends_with("/debian"))
-                .map(str::to_string)
-                .collect::<Vec<_>>()
-        })
-        .next()
-}

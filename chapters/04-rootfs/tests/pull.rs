@@ -7,20 +7,14 @@ use sha2::{Digest, Sha256};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use testkit::registry::{free_port, OciLayout, Registry, TempDir};
 
 const CH04: &str = env!("CARGO_BIN_EXE_ch04");
 
 /// `ch04 ARGS` with its own data (and state) directory.
 fn ch04(data: &Path, args: &[&str]) -> Output {
-    Command::new(CH04)
-        .args(args)
-        .env("PFS_DATA_DIR", data)
-        .env("PFS_STATE_DIR", data.join("state"))
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("start {CH04}: {e}"))
+    testkit::run_with_data_dir(CH04, data, args)
 }
 
 /// The one line of a failed command's stderr.

@@ -77,9 +77,9 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
-    /// The command and its arguments.
-    pub fn command(&self) -> &[String] {
-        self.ch04.command()
+    /// The process to run in the container.
+    pub fn process(&self) -> Result<ch01::Process> {
+        self.ch04.process()
     }
 }
 
@@ -204,8 +204,9 @@ pub fn layers(args: &RunArgs) -> Result<Vec<Box<dyn Layer>>> {
 
 /// `ch05 run`: the runtime of chapter 01 with the layers of chapters 02–05.
 pub fn run(args: &RunArgs) -> Result<i32> {
+    let process = args.process()?;
     let mut layers = layers(args)?;
-    ch01::run(args.command(), &mut layers)
+    ch01::run(&process, &mut layers)
 }
 
 /// The layer: a control group around the container.

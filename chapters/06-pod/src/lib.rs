@@ -38,7 +38,7 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use ch01::{explain, Child, Layer};
+use ch01::{explain, Child, Layer, Process};
 use ch03::ipam::Subnet;
 use ch05::{Limits, Version};
 use nix::unistd::Pid;
@@ -116,7 +116,8 @@ fn start_pause(pod: &Pod, subnet: Subnet, limits: Limits, version: Version) -> R
         }),
     ];
     let log = log_path(pod, "pause");
-    detach::run_detached(&["/pause".to_string()], &mut layers, &log)
+    let pause = Process::new(vec!["/pause".to_string()]);
+    detach::run_detached(&pause, &mut layers, &log)
 }
 // ANCHOR_END: create
 
@@ -160,6 +161,7 @@ pub fn run(args: &PodRunArgs) -> Result<i32> {
     let (pod, version) = pfs_pod::load_running_pod(&args.pod, &args.name)?;
     let lower = ch04::rootfs::resolve(&args.rootfs)?;
     let volumes = args.volumes(&pod)?;
+    let process = ch04::process_in(&lower, &args.process, &args.command, &pod.hostname)?;
     pfs_pod::forget_exited_container(&pod, &args.name, version)?;
 
     let mut layers: Vec<Box<dyn Layer>> = vec![
@@ -179,10 +181,10 @@ pub fn run(args: &PodRunArgs) -> Result<i32> {
         }),
     ];
     if !args.detach {
-        return ch01::run(&args.command, &mut layers);
+        return ch01::run(&process, &mut layers);
     }
     let log = log_path(&pod, &args.name);
-    match detach::run_detached(&args.command, &mut layers, &log)? {
+    match detach::run_detached(&process, &mut layers, &log)? {
         Child::Running(_) => {
             println!("{}", args.name);
             Ok(0)
@@ -197,8 +199,9 @@ pub fn exec(args: &ExecArgs) -> Result<i32> {
     let (pod, version) = pfs_pod::load_running_pod(&args.pod, &args.container)?;
     let pid = pods::running_container(&pod, &args.container)?;
     let group = ch05::new_group_at(version, &pod.cgroup().join(&args.container));
+    let process = args.process(pid, &pod.hostname)?;
     let mut layers: Vec<Box<dyn Layer>> = vec![Box::new(JoinContainer::new(pid, group))];
-    ch01::run(&args.command, &mut layers)
+    ch01::run(&process, &mut layers)
 }
 
 // ---------------------------------------------------------------------------

@@ -754,6 +754,40 @@ fn exec_joins_the_container_mount_namespace_included() {
 }
 
 #[test]
+fn pod_run_and_exec_take_env_workdir_and_user() {
+    let host = Host::new();
+    host.ok(&["pod", "create", "box"]);
+    let script = "echo $MODE $HOSTNAME $(pwd) $(id -u):$(id -g)";
+    let seen = host.ok(&[
+        "pod", "run", "box", "--name", "once", "-e", "MODE=run", "-w", "/srv", "-u", "65534", "--",
+        "sh", "-c", script,
+    ]);
+    assert_eq!(seen, "run box /srv 65534:65534\n");
+    host.ok(&[
+        "pod", "run", "box", "--name", "a", "-d", "-e", "MODE=app", "--", "sleep", "60",
+    ]);
+    // exec starts from the container's environment, as `docker exec` does.
+    let seen = host.ok(&[
+        "pod",
+        "exec",
+        "box",
+        "a",
+        "-e",
+        "EXTRA=1",
+        "-w",
+        "/tmp",
+        "-u",
+        "65534:65534",
+        "--",
+        "sh",
+        "-c",
+        "echo $MODE $EXTRA $(pwd) $(id -u)",
+    ]);
+    assert_eq!(seen, "app 1 /tmp 65534\n");
+    host.rm_leaving_nothing(&["box"], &["--timeout", "1"]);
+}
+
+#[test]
 fn the_pods_limits_hold_its_containers_together() {
     let host = Host::new();
     host.ok(&["pod", "create", "small", "--pids", "20", "--memory", "64M"]);

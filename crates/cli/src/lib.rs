@@ -17,13 +17,17 @@
 //! [`explain`] prints the kernel steps the chapters take; the steps
 //! themselves, and the root check's reason, are the chapters' lessons.
 //! [`volume`] parses and checks `-v` and `--tmpfs`; mounting them is
-//! chapter 04's lesson.
+//! chapter 04's lesson. [`process`] reads `-e`, `--env-file`, `-w` and
+//! `-u` (and an image's defaults) into the [`Process`] chapter 01 executes.
 
 pub mod explain;
+pub mod process;
 pub mod volume;
 
 use anyhow::{bail, Result};
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+
+pub use process::{ImageDefaults, Process, ProcessArgs, User};
 
 /// Exit status when the runtime itself fails (bad input, a failed step),
 /// as `docker run` does; 126 and 127 keep the shell's meaning.

@@ -60,7 +60,7 @@ pub fn demo(args: &DemoArgs) -> Result<i32> {
         command.push("--no-pause".into());
     }
     let mut layers: Vec<Box<dyn Layer>> = vec![Box::new(ch02::MountProc), Box::new(Sandbox)];
-    ch01::run(&command, &mut layers)
+    ch01::run(&ch01::Process::new(command), &mut layers)
 }
 
 /// The throwaway host: a network namespace with only `lo`, and a tmpfs on

@@ -8,6 +8,10 @@
 //! lock (`flock(2)` on `NAME.lock`), so when two first builds start at the
 //! same time the second waits, then finds the first one's result and uses
 //! it.
+//!
+//! Also what those builds ask of the host: the Debian mirror apt uses (for
+//! debootstrap), and whether a binary is static (busybox and pause are
+//! copied into roots that hold no C library).
 
 use anyhow::{Context, Result};
 use std::fs;
@@ -73,6 +77,36 @@ pub fn remove_unfinished_builds() -> Result<()> {
     Ok(())
 }
 
+/// On a Debian host, the mirror apt already uses (it is reachable, maybe a
+/// local one); elsewhere debootstrap's own default.
+pub fn host_debian_mirror() -> Option<String> {
+    let os = fs::read_to_string("/etc/os-release").ok()?;
+    if !os.lines().any(|l| l == "ID=debian") {
+        return None;
+    }
+    let mut sources = vec![PathBuf::from("/etc/apt/sources.list")];
+    if let Ok(dir) = fs::read_dir("/etc/apt/sources.list.d") {
+        sources.extend(dir.flatten().map(|e| e.path()));
+    }
+    sources
+        .iter()
+        .filter_map(|path| fs::read_to_string(path).ok())
+        .flat_map(|text| {
+            text.split_whitespace()
+                .filter(|w| w.starts_with("http") && w.trim_end_matches('/').ends_with("/debian"))
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .next()
+}
+
+/// An ELF binary that names no dynamic loader (the interpreter, which a
+/// dynamic binary names in its first page: `/lib64/ld-linux-x86-64.so.2`).
+pub fn is_static_binary(bytes: &[u8]) -> bool {
+    let head = &bytes[..bytes.len().min(4096)];
+    bytes.starts_with(b"\x7fELF") && !head.windows(7).any(|w| w == b"ld-linu")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,5 +156,16 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(left, ["artefact.lock"]);
+    }
+
+    #[test]
+    fn a_binary_is_static_when_it_is_elf_and_names_no_loader() {
+        let mut elf = b"\x7fELF\x02\x01\x01".to_vec();
+        elf.resize(8192, 0);
+        assert!(is_static_binary(&elf));
+        elf[100..127].copy_from_slice(b"/lib64/ld-linux-x86-64.so.2");
+        assert!(!is_static_binary(&elf));
+        assert!(!is_static_binary(b"#!/bin/sh\n"));
+        assert!(!is_static_binary(&std::fs::read("/bin/sh").unwrap()));
     }
 }

@@ -55,5 +55,5 @@ pub mod store;
 pub mod unpack;
 
 pub use cache::{build_atomically, data_dir};
-pub use pull::{pull, pulled_rootfs, PullArgs};
+pub use pull::{image_defaults, pull, pulled_rootfs, PullArgs};
 pub use reference::{parse_reference, Reference, Target};

@@ -12,6 +12,7 @@ use crate::unpack;
 use anyhow::{anyhow, bail, Context, Result};
 use indicatif::ProgressBar;
 use oci_spec::image::Descriptor;
+use pfs_cli::ImageDefaults;
 use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -75,6 +76,29 @@ pub fn pulled_rootfs(reference: &str) -> Result<PathBuf> {
         bail!("image {parsed} is not pulled yet: run `ch04 pull {reference}` first");
     }
     Ok(rootfs)
+}
+
+/// What the image's config (kept beside `rootfs` by `pull`) says about
+/// its process: `Env`, `WorkingDir`, `User`, `Entrypoint`, `Cmd`. A root
+/// filesystem that is not a pulled image has none.
+pub fn image_defaults(rootfs: &Path) -> Result<ImageDefaults> {
+    let path = rootfs.with_file_name("config.json");
+    if !rootfs.starts_with(data_dir().join("images")) || !path.is_file() {
+        return Ok(ImageDefaults::default());
+    }
+    let file = fs::File::open(&path).with_context(|| format!("open {}", path.display()))?;
+    let image = oci_spec::image::ImageConfiguration::from_reader(file)
+        .map_err(|e| anyhow!("cannot parse {}: {e}", path.display()))?;
+    let Some(config) = image.config() else {
+        return Ok(ImageDefaults::default());
+    };
+    Ok(ImageDefaults {
+        env: config.env().clone().unwrap_or_default(),
+        workdir: config.working_dir().clone(),
+        user: config.user().clone(),
+        entrypoint: config.entrypoint().clone().unwrap_or_default(),
+        cmd: config.cmd().clone().unwrap_or_default(),
+    })
 }
 
 /// The image's configuration (environment, command, …), checked and kept

@@ -1,8 +1,12 @@
 //! The options of `ch06 pod ...`, parsed by clap, and the checks that
 //! come before any work.
 
-use anyhow::{bail, Result};
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use ch01::Process;
 use ch03::ipam::Subnet;
+use ch04::ImageDefaults;
 use ch05::{Limits, Version};
 use pfs_cli::volume::{in_mount_order, split_bind, Source, Volume};
 use pfs_state::names::check_name;
@@ -103,6 +107,8 @@ pub struct PodRunArgs {
     /// Mount the pod's volume NAME at PATH, read-only with :ro
     #[arg(short = 'v', long = "volume", value_name = "NAME:PATH[:ro]", value_parser = check_volume)]
     pub volumes: Vec<String>,
+    #[command(flatten)]
+    pub process: ch04::ProcessArgs,
     /// The command to run in the container, and its arguments (after `--`)
     #[arg(value_name = "CMD", trailing_var_arg = true)]
     pub command: Vec<String>,
@@ -144,9 +150,37 @@ pub struct ExecArgs {
     pub pod: String,
     /// The running container to join
     pub container: String,
+    #[command(flatten)]
+    pub process: ch04::ProcessArgs,
     /// The command to run, and its arguments (after `--`)
     #[arg(value_name = "CMD", trailing_var_arg = true)]
     pub command: Vec<String>,
+}
+
+impl ExecArgs {
+    /// The process `pod exec` runs in the container whose first process
+    /// is `pid`: that process's environment, then `-e`; `-u` read against
+    /// its root's /etc/passwd; a `-w` that exists there (as `docker exec`).
+    pub fn process(&self, pid: u32, hostname: &str) -> Result<Process> {
+        let environ = std::fs::read(format!("/proc/{pid}/environ"))
+            .with_context(|| format!("read the environment of container {}", self.container))?;
+        let container = ImageDefaults {
+            env: environ
+                .split(|byte| *byte == 0)
+                .filter(|entry| !entry.is_empty())
+                .map(|entry| String::from_utf8_lossy(entry).into_owned())
+                .collect(),
+            ..Default::default()
+        };
+        let root = PathBuf::from(format!("/proc/{pid}/root"));
+        let process = self
+            .process
+            .in_root(&self.command, &root, &container, hostname)?;
+        Ok(Process {
+            make_cwd: false,
+            ..process
+        })
+    }
 }
 
 /// Options of `pod stop` and `pod rm`.

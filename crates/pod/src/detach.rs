@@ -10,7 +10,7 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use ch01::{explain, Child, Layer};
+use ch01::{explain, Child, Layer, Process};
 use nix::unistd::Pid;
 
 use crate::files::create_log;
@@ -27,7 +27,7 @@ use crate::files::create_log;
 /// veth, a cgroup, mounts) now belongs to it, and whoever stops it must undo
 /// that (`pod rm`). Otherwise they are, as in `run`.
 pub fn run_detached(
-    command: &[String],
+    process: &Process,
     layers: &mut Vec<Box<dyn Layer>>,
     log: &Path,
 ) -> Result<Child> {
@@ -35,7 +35,7 @@ pub fn run_detached(
     let null = File::open("/dev/null").context("open /dev/null")?;
     // Last, so that the other layers' errors still reach our terminal.
     layers.push(Box::new(Detach { null, log }));
-    ch01::launch(command, layers, wait_until_exec)
+    ch01::launch(process, layers, wait_until_exec)
 }
 
 /// The child says "x" just before `execve`. If the socket closes first,

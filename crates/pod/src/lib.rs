@@ -28,6 +28,7 @@ mod stop;
 pub use args::DEFAULT_TIMEOUT;
 pub use args::{load_running_pod, CreateArgs, ExecArgs, PodCommand, PodRunArgs, StopArgs};
 pub use files::{data_dir, forget, forget_exited_container, log_path, make_volumes, pause_rootfs};
-pub use ops::{doctor, is_static_binary, logs};
+pub use ops::{doctor, logs};
+pub use pfs_image::cache::is_static_binary;
 pub use pfs_state::report::{print_containers as ps, print_pods as list};
 pub use stop::{send_signal, stop_gracefully, stop_processes};

@@ -8,6 +8,7 @@ use pfs_state::report::{self, Checklist};
 use pfs_state::{names, pods};
 
 use crate::log_path;
+use pfs_image::cache::is_static_binary;
 
 /// `pod logs POD C`: what a detached container (or pause) printed.
 pub fn logs(pod: &str, container: &str) -> Result<i32> {
@@ -41,27 +42,4 @@ pub fn doctor(args: &ch03::BridgeArgs, pause: &[u8]) -> Result<i32> {
     );
     list.require(is_static_binary(pause), &about, "rebuild ch06");
     Ok(list.exit_code())
-}
-
-/// An ELF binary that names no dynamic loader (the interpreter, which a
-/// dynamic binary names in its first page: `/lib64/ld-linux-x86-64.so.2`).
-pub fn is_static_binary(bytes: &[u8]) -> bool {
-    let head = &bytes[..bytes.len().min(4096)];
-    bytes.starts_with(b"\x7fELF") && !head.windows(7).any(|w| w == b"ld-linu")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_binary_is_static_when_it_is_elf_and_names_no_loader() {
-        let mut elf = b"\x7fELF\x02\x01\x01".to_vec();
-        elf.resize(8192, 0);
-        assert!(is_static_binary(&elf));
-        elf[100..127].copy_from_slice(b"/lib64/ld-linux-x86-64.so.2");
-        assert!(!is_static_binary(&elf));
-        assert!(!is_static_binary(b"#!/bin/sh\n"));
-        assert!(!is_static_binary(&std::fs::read("/bin/sh").unwrap()));
-    }
 }
