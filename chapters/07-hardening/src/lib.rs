@@ -1,0 +1,61 @@
+//! # Chapter 07: hardening
+//!
+//! After chapter 06 a container is isolated, not confined: its root keeps
+//! every capability of the host's root, may make device nodes, write
+//! `/proc/sys`, call `mount` or `unshare`. `docker run` closes those doors
+//! by default; this chapter closes them one small step at a time, in the
+//! order a container engine applies them:
+//!
+//! 1. the filesystem ([`paths`]): a safe `/dev`, `/sys` read-only, the
+//!    kernel's sensitive `/proc` files masked or read-only, the container's
+//!    own cgroup files visible, read-only;
+//! 2. the process ([`confine`]): capabilities cut to Docker's default set,
+//!    `no_new_privs`, and last, right before `execve`, a seccomp filter.
+//!
+//! `--privileged` turns every step off, as Docker's flag does, so that the
+//! difference can be seen.
+
+pub mod confine;
+pub mod paths;
+
+use anyhow::Result;
+use ch01::{Layer, Process};
+
+/// `run` options: chapter 05's, plus this chapter's.
+#[derive(clap::Args, Debug)]
+#[group(skip)]
+pub struct RunArgs {
+    /// Turn off every step of this chapter (like `docker run --privileged`)
+    #[arg(long)]
+    pub privileged: bool,
+    #[command(flatten)]
+    pub confine: confine::ConfineArgs,
+    #[command(flatten)]
+    pub ch05: ch05::RunArgs,
+}
+
+impl RunArgs {
+    /// The process to run in the container.
+    pub fn process(&self) -> Result<Process> {
+        self.ch05.process()
+    }
+}
+
+/// Chapter 05's layers, then this chapter's: the filesystem's steps, then
+/// the process's (the last of which runs right before `execve`).
+pub fn layers(args: &RunArgs) -> Result<Vec<Box<dyn Layer>>> {
+    let confine = confine::layers(&args.confine)?; // check the flags first
+    let mut layers = ch05::layers(&args.ch05)?;
+    if !args.privileged {
+        layers.extend(paths::layers()?);
+        layers.extend(confine);
+    }
+    Ok(layers)
+}
+
+/// `ch07 run`: chapter 01's runtime with the layers of chapters 02 to 07.
+pub fn run(args: &RunArgs) -> Result<i32> {
+    let process = args.process()?;
+    let mut layers = layers(args)?;
+    ch01::run(&process, &mut layers)
+}
