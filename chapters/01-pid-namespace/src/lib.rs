@@ -13,6 +13,10 @@
 //! 3. the child, inside its new namespaces, just before `execve`
 //!    ([`Layer::setup_in_child`]).
 //!
+//! A fourth, [`Layer::just_before_exec`], comes after the process's own
+//! settings below, for what would stop the runtime's last steps (chapter
+//! 07's seccomp filter).
+//!
 //! Then the parent waits for the child, and every layer cleans up in
 //! reverse order ([`Layer::cleanup`]), from one place: [`launch`].
 //!
@@ -96,6 +100,11 @@ pub trait Layer {
     }
     /// Moment 3: in the child, inside its namespaces, before `execve`.
     fn setup_in_child(&mut self) -> Result<()> {
+        Ok(())
+    }
+    /// Moment 4: in the child, after the user and working directory are
+    /// set, right before `execve`: for what would stop those steps.
+    fn just_before_exec(&mut self) -> Result<()> {
         Ok(())
     }
     /// After the child is gone (or starting it failed): undo `prepare`.
@@ -337,6 +346,9 @@ fn setup_child(exec: &Exec, layers: &mut [Box<dyn Layer>], parent: &mut UnixStre
         layer.setup_in_child()?;
     }
     set_up_process(exec)?;
+    for layer in layers.iter_mut() {
+        layer.just_before_exec()?;
+    }
     // The last word to the parent: all set, the command comes next.
     parent.write_all(b"x").context("tell the parent we start")
 }
