@@ -23,6 +23,7 @@ PACKAGES=(
     procps util-linux                    # ps, unshare: what the book compares with
     iproute2 nftables                    # ip, nft: the network chapter compares with them
     busybox-static debootstrap           # root filesystems for the rootfs chapter
+    libseccomp-dev                       # the seccomp filter of the hardening chapter
     docker-registry skopeo umoci         # a local registry and OCI images for the pull tests
     shellcheck                           # scripts/test.sh lints the scripts
 )
