@@ -94,7 +94,11 @@ fn cap_drop_all_then_cap_add_keeps_exactly_that_one() {
 fn a_new_user_namespace_is_refused_and_open_when_privileged() {
     let output = ch07_run(&["--", "unshare", "-U", "true"]);
     assert_eq!(output.status.code(), Some(1));
-    assert!(stderr(&output).contains("Operation not permitted"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("Operation not permitted"),
+        "{}",
+        stderr(&output)
+    );
     let output = ch07_run(&["--privileged", "--", "unshare", "-U", "true"]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
 }
@@ -104,10 +108,19 @@ fn seccomp_refuses_mount_even_with_cap_sys_admin() {
     let mount = ["--", "mount", "-t", "tmpfs", "x", "/tmp"];
     let output = ch07_run(&[&["--cap-add", "SYS_ADMIN"][..], &mount].concat());
     assert_ne!(output.status.code(), Some(0));
-    assert!(stderr(&output).contains("permission denied"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("permission denied"),
+        "{}",
+        stderr(&output)
+    );
     // Without the filter, the same capability mounts (in the container's
     // own mount namespace): seccomp was what refused.
-    let unconfined = ["--cap-add", "SYS_ADMIN", "--security-opt", "seccomp=unconfined"];
+    let unconfined = [
+        "--cap-add",
+        "SYS_ADMIN",
+        "--security-opt",
+        "seccomp=unconfined",
+    ];
     let output = ch07_run(&[&unconfined[..], &mount].concat());
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
 }
@@ -130,7 +143,11 @@ fn a_profile_file_is_honoured() {
     );
     let output = ch07_run(&["--security-opt", &profile.option(), "--", "mkdir", "/x"]);
     assert_eq!(output.status.code(), Some(1));
-    assert!(stderr(&output).contains("Operation not permitted"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("Operation not permitted"),
+        "{}",
+        stderr(&output)
+    );
     let output = ch07_run(&["--", "mkdir", "/x"]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
 }
@@ -141,12 +158,24 @@ fn bad_flags_get_one_line_and_leave_nothing() {
     let unknown = ProfileFile::new("unknown", r#"{"defaultAction": "SCMP_ACT_MAYBE"}"#);
     let (malformed, unknown) = (malformed.option(), unknown.option());
     let cases = [
-        (vec!["--cap-add", "NET_RAWR"], "unknown capability: NET_RAWR"),
+        (
+            vec!["--cap-add", "NET_RAWR"],
+            "unknown capability: NET_RAWR",
+        ),
         (vec!["--cap-drop", "nope"], "unknown capability: nope"),
-        (vec!["--security-opt", "seccomp=/no/such.json"], "cannot read seccomp profile"),
+        (
+            vec!["--security-opt", "seccomp=/no/such.json"],
+            "cannot read seccomp profile",
+        ),
         (vec!["--security-opt", &malformed], "is not valid JSON"),
-        (vec!["--security-opt", &unknown], "unknown action SCMP_ACT_MAYBE"),
-        (vec!["--security-opt", "apparmor=x"], "unsupported --security-opt"),
+        (
+            vec!["--security-opt", &unknown],
+            "unknown action SCMP_ACT_MAYBE",
+        ),
+        (
+            vec!["--security-opt", "apparmor=x"],
+            "unsupported --security-opt",
+        ),
     ];
     for (options, expected) in cases {
         let output = ch07_run(&[&options[..], &["--", "true"]].concat());
