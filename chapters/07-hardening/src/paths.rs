@@ -43,13 +43,15 @@ const READ_ONLY: [&str; 5] = [
 /// cgroup v1's devices allow-list, as runc writes it for Docker: any node
 /// may be made (`m`), only the harmless ones read or written.
 const DEVICES_ALLOWED: [&str; 10] = [
-    "c *:* m", "b *:* m", "c 1:3 rwm", // null
-    "c 1:5 rwm", // zero
-    "c 1:7 rwm", // full
-    "c 1:8 rwm", // random
-    "c 1:9 rwm", // urandom
-    "c 5:0 rwm", // tty
-    "c 5:2 rwm", // ptmx
+    "c *:* m",
+    "b *:* m",
+    "c 1:3 rwm",   // null
+    "c 1:5 rwm",   // zero
+    "c 1:7 rwm",   // full
+    "c 1:8 rwm",   // random
+    "c 1:9 rwm",   // urandom
+    "c 5:0 rwm",   // tty
+    "c 5:2 rwm",   // ptmx
     "c 136:* rwm", // the pseudo-terminals in /dev/pts
 ];
 
@@ -58,8 +60,11 @@ pub fn layers() -> Result<Vec<Box<dyn Layer>>> {
     let version = ch05::detect_version()?;
     let devices = Path::new("/sys/fs/cgroup/devices");
     // v1 hosts without a devices hierarchy, and v2 hosts: see `Paths`.
-    let devices = (version == Version::V1 && devices.is_dir())
-        .then(|| devices.join(ch05::PARENT_GROUP).join(std::process::id().to_string()));
+    let devices = (version == Version::V1 && devices.is_dir()).then(|| {
+        devices
+            .join(ch05::PARENT_GROUP)
+            .join(std::process::id().to_string())
+    });
     Ok(vec![Box::new(Paths {
         version,
         devices,
@@ -136,14 +141,20 @@ fn allow_safe_devices(group: &Path) -> Result<()> {
 /// made its group the root of what a cgroup mount shows: the container
 /// sees its limits, not the host's tree, and cannot change them.
 fn mount_cgroupfs(version: Version) -> Result<()> {
-    let read_only = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_RDONLY;
+    let read_only =
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_RDONLY;
     if version == Version::V2 {
         return mount_fs("cgroup2", "/sys/fs/cgroup", read_only, None);
     }
     // v1: a tmpfs to hold one mount per hierarchy, as on the host. Only
     // memory and pids: the others may be mounted together on the host
     // (`cpu,cpuacct`), and a mount must name exactly the same set.
-    mount_fs("tmpfs", "/sys/fs/cgroup", MsFlags::MS_NOSUID, Some("mode=755"))?;
+    mount_fs(
+        "tmpfs",
+        "/sys/fs/cgroup",
+        MsFlags::MS_NOSUID,
+        Some("mode=755"),
+    )?;
     for controller in ["memory", "pids"] {
         let target = format!("/sys/fs/cgroup/{controller}");
         fs::create_dir(&target).with_context(|| format!("create {target}"))?;
@@ -151,8 +162,14 @@ fn mount_cgroupfs(version: Version) -> Result<()> {
             &format!("mount(\"cgroup\", {target:?}, \"cgroup\", MS_RDONLY|..., {controller:?})"),
             &format!("mount -t cgroup -o ro,{controller} cgroup {target}"),
         );
-        mount(Some("cgroup"), target.as_str(), Some("cgroup"), read_only, Some(controller))
-            .with_context(|| format!("mount the {controller} cgroup on {target}"))?;
+        mount(
+            Some("cgroup"),
+            target.as_str(),
+            Some("cgroup"),
+            read_only,
+            Some(controller),
+        )
+        .with_context(|| format!("mount the {controller} cgroup on {target}"))?;
     }
     remount("/sys/fs/cgroup", MsFlags::MS_NOSUID | MsFlags::MS_RDONLY)
 }
@@ -192,8 +209,14 @@ fn bind(source: &str, target: &str) -> Result<()> {
         &format!("mount({source:?}, {target:?}, NULL, MS_BIND)"),
         &format!("mount --bind {source} {target}"),
     );
-    mount(Some(source), target, None::<&str>, MsFlags::MS_BIND, None::<&str>)
-        .with_context(|| format!("bind {source} on {target}"))
+    mount(
+        Some(source),
+        target,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .with_context(|| format!("bind {source} on {target}"))
 }
 
 /// Change the flags of the filesystem mounted at `target`.
