@@ -159,7 +159,7 @@ fn mount_cgroupfs(version: Version) -> Result<()> {
         let target = format!("/sys/fs/cgroup/{controller}");
         fs::create_dir(&target).with_context(|| format!("create {target}"))?;
         explain::step(
-            &format!("mount(\"cgroup\", {target:?}, \"cgroup\", MS_RDONLY|..., {controller:?})"),
+            &format!("mount(\"cgroup\", {target:?}, \"cgroup\", MS_RDONLY|MS_NOSUID|MS_NODEV|MS_NOEXEC, {controller:?})"),
             &format!("mount -t cgroup -o ro,{controller} cgroup {target}"),
         );
         mount(
@@ -222,7 +222,7 @@ fn bind(source: &str, target: &str) -> Result<()> {
 /// Change the flags of the filesystem mounted at `target`.
 fn remount(target: &str, flags: MsFlags) -> Result<()> {
     explain::step(
-        &format!("mount(NULL, {target:?}, NULL, MS_REMOUNT|MS_RDONLY|...)"),
+        &format!("mount(NULL, {target:?}, NULL, MS_REMOUNT|MS_NOSUID|MS_RDONLY)"),
         &format!("mount -o remount,ro {target}"),
     );
     let flags = MsFlags::MS_REMOUNT | flags;
