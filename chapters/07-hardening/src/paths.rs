@@ -15,6 +15,7 @@ use ch01::{explain, Layer};
 use ch04::{mount_fs, remount_read_only};
 use ch05::{Membership, Version};
 use nix::mount::{mount, MsFlags};
+use pfs_state::cgroupfs;
 
 /// The OCI runtime spec's default masked paths, as Docker sets them.
 const MASKED: [&str; 11] = [
@@ -55,10 +56,13 @@ const DEVICES_ALLOWED: [&str; 10] = [
     "c 136:* rwm", // the pseudo-terminals in /dev/pts
 ];
 
+/// The root of cgroup v1's devices hierarchy, on the host.
+const DEVICES: &str = "/sys/fs/cgroup/devices";
+
 /// This chapter's filesystem layer.
 pub fn layers() -> Result<Vec<Box<dyn Layer>>> {
     let version = ch05::detect_version()?;
-    let devices = Path::new("/sys/fs/cgroup/devices");
+    let devices = Path::new(DEVICES);
     // v1 hosts without a devices hierarchy, and v2 hosts: see `Paths`.
     let devices = (version == Version::V1 && devices.is_dir()).then(|| {
         devices
@@ -228,4 +232,12 @@ fn remount(target: &str, flags: MsFlags) -> Result<()> {
     let flags = MsFlags::MS_REMOUNT | flags;
     mount(None::<&str>, target, None::<&str>, flags, None::<&str>)
         .with_context(|| format!("remount {target}"))
+}
+
+/// `ch07 cleanup`: the devices groups of killed runs (chapter 05's cleanup
+/// knows its own hierarchies only).
+pub fn remove_stale_groups() -> Result<()> {
+    let _lock = pfs_state::lock("cgroups")?;
+    let groups = cgroupfs::subdirectories(&Path::new(DEVICES).join(ch05::PARENT_GROUP));
+    cgroupfs::remove_groups_of_gone_runs(groups, ch05::remove_group)
 }

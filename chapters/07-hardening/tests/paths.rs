@@ -5,15 +5,21 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
+use std::sync::RwLock;
 
 use testkit::{run_checking_host, stderr, stdout, test_data_dir};
 
 const CH07: &str = env!("CARGO_BIN_EXE_ch07");
 
+/// Runs share it; the test that leaves a stale group on purpose takes it
+/// alone, so that no other test sees that group.
+static STALE: RwLock<()> = RwLock::new(());
+
 /// `ch07 run --net none OPTIONS -- sh -c SCRIPT`, checking that the host's
 /// mounts are unchanged and that no group of ours is left behind.
 fn ch07_sh(options: &[&str], script: &str) -> Output {
     test_data_dir();
+    let _shared = STALE.read().unwrap_or_else(|e| e.into_inner());
     let args = [
         &["run", "--net", "none"],
         options,
@@ -234,4 +240,38 @@ fn explain_narrates_each_mount() {
     ] {
         assert!(text.contains(expected), "no {expected:?} in:\n{text}");
     }
+}
+
+#[test]
+fn cleanup_removes_the_devices_group_of_a_killed_run() {
+    if cgroup_v2() {
+        return; // no devices group on v2
+    }
+    testkit::require_root();
+    test_data_dir();
+    let _alone = STALE.write().unwrap_or_else(|e| e.into_inner());
+    let before = testkit::HostState::capture();
+    let mut run = std::process::Command::new(CH07)
+        .args(["run", "--net", "none", "--", "sleep", "30"])
+        .spawn()
+        .expect("start ch07");
+    let group = Path::new("/sys/fs/cgroup/devices/pods-from-scratch").join(run.id().to_string());
+    for _ in 0..100 {
+        if group.join("tasks").exists()
+            && !std::fs::read_to_string(group.join("tasks"))
+                .unwrap_or_default()
+                .is_empty()
+        {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    run.kill().expect("kill ch07"); // SIGKILL: no cleanup of its own
+    run.wait().expect("wait for ch07");
+    assert!(group.exists(), "the killed run left no group to clean up");
+    let output = testkit::run(CH07, &["cleanup"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(!group.exists(), "{} is still there", group.display());
+    assert_no_stale_group();
+    testkit::HostState::capture().assert_unchanged_since(&before);
 }
