@@ -38,6 +38,12 @@ fn closed_and_open(script: &str) -> (String, String) {
     (closed, both(ch07_sh(&["--privileged"], script)))
 }
 
+/// The probe was refused, with `error` (strerror's text) on stderr.
+fn assert_refused(output: &Output, error: &str) {
+    let text = stderr(output);
+    assert!(text.contains(error), "no {error:?} in: {text}");
+}
+
 fn cgroup_v2() -> bool {
     Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
 }
@@ -87,11 +93,7 @@ fn the_cgroup_files_are_read_only_and_no_release_agent_is_in_reach() {
     let script = format!("find /sys/fs/cgroup -name release_agent; true >> {procs}");
     let output = ch07_sh(&[], &script);
     assert_eq!(stdout(&output), "", "a release_agent is in reach");
-    assert!(
-        stderr(&output).contains("Read-only file system"),
-        "{}",
-        stderr(&output)
-    );
+    assert_refused(&output, "Read-only file system");
 
     // CVE-2022-0492's door, open: a root with CAP_SYS_ADMIN mounts a v1
     // hierarchy it was never moved in (its namespace's root is the host's)
@@ -175,11 +177,7 @@ fn the_kernels_knobs_are_read_only_mounts() {
 #[test]
 fn sys_is_read_only() {
     let output = ch07_sh(&[], "mkdir /sys/kernel/x");
-    assert!(
-        stderr(&output).contains("Read-only file system"),
-        "{}",
-        stderr(&output)
-    );
+    assert_refused(&output, "Read-only file system");
 }
 
 #[test]
