@@ -15,6 +15,7 @@ use ch01::{explain, Layer};
 use ch04::{mount_fs, remount_read_only};
 use ch05::{Membership, Version};
 use nix::mount::{mount, MsFlags};
+use nix::sched::CloneFlags;
 use pfs_state::cgroupfs;
 
 /// The OCI runtime spec's default masked paths, as Docker sets them.
@@ -103,7 +104,12 @@ impl Layer for Paths {
     }
 
     fn setup_in_child(&mut self) -> Result<()> {
-        ch05::join_group(&self.membership)?;
+        if !self.membership.is_empty() {
+            ch05::join_group(&self.membership)?;
+            // Joined after chapter 05's cgroup namespace was made: a new
+            // one makes this group, too, the root of what we see.
+            ch01::enter_namespaces(CloneFlags::CLONE_NEWCGROUP)?;
+        }
         mount_cgroupfs(self.version)?;
         let no_exec = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
         mount_fs("mqueue", "/dev/mqueue", no_exec, None)?;
@@ -120,7 +126,8 @@ impl Layer for Paths {
         if let Some(group) = self.devices.as_ref().filter(|g| g.exists()) {
             let _lock = pfs_state::lock("cgroups")?;
             ch05::remove_group(group)?;
-            let _ = fs::remove_dir(group.parent().unwrap_or(group)); // when no other uses it
+            let _ = fs::remove_dir(Path::new(DEVICES).join(ch05::PARENT_GROUP));
+            // if unused
         }
         Ok(())
     }

@@ -204,7 +204,8 @@ fn a_device_node_made_with_mknod_cannot_be_opened() {
     let (major, minor) = disk.trim().split_once(':').unwrap();
     let script = format!(
         "mknod /kmsg c 1 11 && true < /kmsg && echo kmsg open; \
-         mknod /disk b {major} {minor} && true < /disk && echo disk open"
+         mknod /disk b {major} {minor} && true < /disk && echo disk open; \
+         grep :devices: /proc/self/cgroup"
     );
     let (closed, open) = closed_and_open(&script);
     assert!(!closed.contains("open\n"), "{closed}");
@@ -214,6 +215,8 @@ fn a_device_node_made_with_mknod_cannot_be_opened() {
         "{closed}"
     );
     assert!(open.contains("kmsg open"), "{open}");
+    // In its devices group, which its cgroup namespace shows as the root.
+    assert!(closed.contains(":devices:/\n"), "{closed}");
 }
 
 #[test]
