@@ -196,7 +196,8 @@ pub fn mask_path(path: &str) -> Result<()> {
     };
     if meta.is_dir() {
         let flags = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
-        return mount_fs("tmpfs", path, flags, Some("size=0"));
+        // "ro" twice: the flag makes it so, the option shows it in --explain.
+        return mount_fs("tmpfs", path, flags, Some("ro"));
     }
     bind("/dev/null", path)
 }

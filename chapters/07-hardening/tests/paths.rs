@@ -235,7 +235,7 @@ fn explain_narrates_each_mount() {
         cgroupfs,
         "mount -t mqueue",
         "mount --bind /dev/null /proc/keys",
-        "mount -t tmpfs -o size=0 tmpfs /sys/firmware",
+        "mount -t tmpfs -o ro tmpfs /sys/firmware",
         "mount --bind /proc/sys /proc/sys",
         "mount -o remount,bind,ro /proc/sys",
     ] {
