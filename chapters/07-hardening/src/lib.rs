@@ -59,3 +59,10 @@ pub fn run(args: &RunArgs) -> Result<i32> {
     let mut layers = layers(args)?;
     ch01::run(&process, &mut layers)
 }
+
+/// `ch07 cleanup`: what killed runs of chapters 07 to 03 left.
+pub fn cleanup(bridge: &ch03::BridgeArgs, all: bool) -> Result<i32> {
+    let status = ch05::cleanup(bridge, all)?;
+    paths::remove_stale_groups()?;
+    Ok(status)
+}

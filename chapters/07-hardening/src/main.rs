@@ -14,7 +14,7 @@ fn main() {
         "Chapter 07: chapter 05's container, hardened: a safe /dev, masked /proc, capabilities, no_new_privs, seccomp",
         |command| match command {
             Command::Run(args) => ch07::run(&args),
-            Command::Cleanup(args) => ch05::cleanup(&args.bridge, args.all),
+            Command::Cleanup(args) => ch07::cleanup(&args.bridge, args.all),
         },
     )
 }
