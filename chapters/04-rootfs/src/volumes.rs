@@ -56,7 +56,7 @@ fn open_in_root(root: &OwnedFd, path: &Path, is_file: bool) -> Result<OwnedFd> {
     let how = OpenHow::new()
         .flags(OFlag::O_PATH | OFlag::O_CLOEXEC)
         .resolve(ResolveFlag::RESOLVE_IN_ROOT);
-    let (mut walked, mut opened) = (PathBuf::from("/"), openat2(root, "/", how)?);
+    let (mut walked, mut opened) = (PathBuf::from("/"), open_beneath(root, Path::new("/"), how)?);
     let mut names = path.iter().skip(1).peekable(); // after the `/`
     let mode = Mode::from_bits_truncate(0o755);
     while let Some(name) = names.next() {
@@ -72,11 +72,24 @@ fn open_in_root(root: &OwnedFd, path: &Path, is_file: bool) -> Result<OwnedFd> {
         if let Err(error) = made.or_else(|e| if e == Errno::EEXIST { Ok(()) } else { Err(e) }) {
             return Err(error).with_context(context);
         }
-        opened = openat2(root, &walked, how).with_context(context)?;
+        opened = open_beneath(root, &walked, how).with_context(context)?;
     }
     Ok(opened)
 }
 // ANCHOR_END: open_in_root
+
+/// `openat2`, again when it says EAGAIN: a rename or mount anywhere on the
+/// machine while it resolved a `..` means it cannot prove that the `..`
+/// stayed inside the root, and the kernel asks the caller to try again.
+fn open_beneath(root: &OwnedFd, path: &Path, how: OpenHow) -> nix::Result<OwnedFd> {
+    let mut tries = 0;
+    loop {
+        match openat2(root, path, how) {
+            Err(Errno::EAGAIN) if tries < 100 => tries += 1,
+            result => return result,
+        }
+    }
+}
 
 /// The path by which the kernel reaches an open file: the mount calls
 /// follow it to the very file we opened.
