@@ -46,6 +46,17 @@ struct Cli<C: Subcommand> {
     command: C,
 }
 
+/// The commands of a chapter that only runs containers: `run`, and
+/// `cleanup` for what runs killed with SIGKILL left (chapters 05 and 07;
+/// `R` and `C` are the chapter's options of each).
+#[derive(clap::Subcommand)]
+pub enum RunOrCleanup<R: clap::Args, C: clap::Args> {
+    /// Run CMD in a container (see `run --help` for this chapter's options)
+    Run(Box<R>),
+    /// Remove what killed runs left (cgroups, containers' directories, leases, veths)
+    Cleanup(C),
+}
+
 /// A chapter's `main`: parse the command line into one of the chapter's
 /// commands `C` (described by `about` in `--help`), turn `--explain` on if
 /// asked, run the command with `run`, and exit with its status.
