@@ -35,6 +35,23 @@ fn open_and_closed(script: &str) -> (String, String) {
     (probe(&["--privileged"], script), probe(&[], script))
 }
 
+/// A folder in the host's temporary folder, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("ch07-{name}-{}", std::process::id()));
+        std::fs::create_dir(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 fn cgroup_v2() -> bool {
     Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
 }
@@ -54,10 +71,15 @@ fn the_hosts_keyring_is_reached_and_keyctl_is_refused() {
 
 #[test]
 fn shocker_opens_a_host_file_by_handle_and_is_refused() {
-    // /probe is a mount of the host's filesystem: a handle made on it names
-    // a host inode, opened again without any path (read-only here).
-    let (open, closed) = open_and_closed("/probe/probe handle /probe");
+    // A folder of the host's filesystem (not /probe: a VM's 9p has no file
+    // handles) mounted in: a handle made on it names a host inode, opened
+    // again without any path (read-only here).
+    let host = TempDir::new("shocker");
+    let volume = format!("{}:/host:ro", host.0.display());
+    let script = "/probe/probe handle /host";
+    let open = probe(&["--privileged", "-v", &volume], script);
     assert_eq!(open, "name_to_handle_at: 0\nopen_by_handle_at: 0\n");
+    let closed = probe(&["-v", &volume], script);
     assert_eq!(
         closed,
         "name_to_handle_at: EPERM\nopen_by_handle_at: EPERM\n"
@@ -90,22 +112,13 @@ fn a_new_user_namespace_is_refused_to_clone_and_unshare() {
     assert_eq!(user, "clone: EPERM\nunshare: EPERM\n");
 }
 
-/// A folder in the host's temporary folder, removed when dropped.
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 #[test]
 fn a_setuid_binary_gives_no_root_under_no_new_privs() {
     // A setuid-root copy of the probe, in a folder only root can reach on
     // the host (mode 700), whose inner folder the container mounts.
-    let outer = TempDir(std::env::temp_dir().join(format!("ch07-gallery-{}", std::process::id())));
+    let outer = TempDir::new("setuid");
     let inner = outer.0.join("suid");
-    std::fs::create_dir_all(&inner).unwrap();
+    std::fs::create_dir(&inner).unwrap();
     std::fs::set_permissions(&outer.0, PermissionsExt::from_mode(0o700)).unwrap();
     let copy = inner.join("probe");
     std::fs::copy(Path::new(PROBE_DIR).join("probe"), &copy).unwrap();

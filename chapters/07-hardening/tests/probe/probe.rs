@@ -55,6 +55,7 @@ fn report(call: &str, result: Result<c_long, i32>) -> bool {
                 30 => "EROFS",
                 38 => "ENOSYS",
                 95 => "EOPNOTSUPP",
+                116 => "ESTALE",
                 _ => return report(call, Ok(-(errno as c_long))),
             };
             println!("{call}: {name}");
