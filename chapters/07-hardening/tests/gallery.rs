@@ -60,9 +60,8 @@ fn cgroup_v2() -> bool {
 fn the_hosts_keyring_is_reached_and_keyctl_is_refused() {
     // Keys are kept per user (per user namespace): the container's root
     // finds the host root's own keyring, by the same id.
-    let (user_keyring, spec_user_keyring) = (0, -4);
-    let ours =
-        unsafe { nix::libc::syscall(nix::libc::SYS_keyctl, user_keyring, spec_user_keyring, 0) };
+    use nix::libc::{syscall, SYS_keyctl, KEYCTL_GET_KEYRING_ID, KEY_SPEC_USER_KEYRING};
+    let ours = unsafe { syscall(SYS_keyctl, KEYCTL_GET_KEYRING_ID, KEY_SPEC_USER_KEYRING, 0) };
     assert!(ours > 0, "{}", std::io::Error::last_os_error());
     let (open, closed) = open_and_closed("/probe/probe keyctl");
     assert_eq!(open, format!("keyctl: {ours}\n"));

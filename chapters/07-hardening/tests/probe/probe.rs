@@ -1,6 +1,6 @@
 //! The escape gallery's probe: one call per door, each printed as
-//! `CALL: ok` (or a value) or `CALL: ERRNO`, so a test can assert the exact
-//! error. Static (`rustc -C target-feature=+crt-static`, see ../../build.rs)
+//! `CALL: VALUE` (0 or what it returned) or `CALL: ERRNO`, so a test can
+//! assert the exact error. Static (`rustc -C target-feature=+crt-static`, see ../../build.rs)
 //! so it runs in a busybox root; only std and raw syscalls. Every call is
 //! harmless even where the door is open: arguments the kernel rejects after
 //! its permission check, a mount undone at once, a value written back.
@@ -14,7 +14,7 @@ extern "C" {
     fn _exit(status: c_int) -> !;
 }
 
-// x86_64 syscall numbers and flags.
+// x86_64's syscall numbers (the machine the tests run on), and flags.
 const SYS_OPEN_BY_HANDLE_AT: c_long = 304;
 const SYS_NAME_TO_HANDLE_AT: c_long = 303;
 const SYS_KEYCTL: c_long = 250;
@@ -44,24 +44,27 @@ fn checked(result: c_long) -> Result<c_long, i32> {
 fn report(call: &str, result: Result<c_long, i32>) -> bool {
     match result {
         Ok(value) => println!("{call}: {value}"),
-        Err(errno) => {
-            let name = match errno {
-                1 => "EPERM",
-                8 => "ENOEXEC",
-                9 => "EBADF",
-                13 => "EACCES",
-                14 => "EFAULT",
-                22 => "EINVAL",
-                30 => "EROFS",
-                38 => "ENOSYS",
-                95 => "EOPNOTSUPP",
-                116 => "ESTALE",
-                _ => return report(call, Ok(-(errno as c_long))),
-            };
-            println!("{call}: {name}");
-        }
+        Err(errno) => println!("{call}: {}", errno_name(errno)),
     }
     result.is_ok()
+}
+
+/// The errors a door answers with, by name.
+fn errno_name(errno: i32) -> String {
+    let name = match errno {
+        1 => "EPERM",
+        8 => "ENOEXEC",
+        9 => "EBADF",
+        13 => "EACCES",
+        14 => "EFAULT",
+        22 => "EINVAL",
+        30 => "EROFS",
+        38 => "ENOSYS",
+        95 => "EOPNOTSUPP",
+        116 => "ESTALE",
+        _ => return format!("errno {errno}"),
+    };
+    name.into()
 }
 
 fn c_string(text: &str) -> Vec<u8> {
@@ -78,6 +81,8 @@ fn keyring() {
 /// Shocker: a file handle names an inode without a path. A handle made on
 /// `path` (any mount of the host's filesystem) is opened again by number.
 fn handle(path: &str) {
+    // The mount the handle is opened on (any file of that filesystem).
+    let mount_fd = std::fs::File::open(path).map(std::os::fd::IntoRawFd::into_raw_fd);
     // struct file_handle: handle_bytes, handle_type, then up to 128 bytes.
     let mut handle = [0u32; 2 + 32];
     handle[0] = 128;
@@ -95,11 +100,8 @@ fn handle(path: &str) {
         )
     };
     report("name_to_handle_at", checked(made));
-    let dir = std::fs::File::open(std::str::from_utf8(&path[..path.len() - 1]).unwrap());
-    let dir = dir
-        .map(|f| std::os::fd::IntoRawFd::into_raw_fd(f))
-        .unwrap_or(-1);
-    let opened = unsafe { syscall(SYS_OPEN_BY_HANDLE_AT, dir as c_long, handle.as_ptr(), 0) };
+    let mount_fd = c_long::from(mount_fd.unwrap_or(-1));
+    let opened = unsafe { syscall(SYS_OPEN_BY_HANDLE_AT, mount_fd, handle.as_ptr(), 0) };
     report("open_by_handle_at", checked(opened).map(|_| 0));
 }
 
@@ -119,7 +121,8 @@ fn module() {
 }
 
 /// A new user namespace, by clone (the child exits at once), then by
-/// unshare (last: from inside it, with no uid mapped, no other).
+/// unshare (last: inside the new one our uid is unmapped, and an unmapped
+/// user may not make another).
 fn userns() {
     let child = checked(unsafe { syscall(SYS_CLONE, CLONE_NEWUSER | SIGCHLD, 0, 0, 0, 0) });
     match child {
