@@ -17,6 +17,7 @@ extern "C" {
 // x86_64's syscall numbers (the machine the tests run on), and flags.
 const SYS_OPEN_BY_HANDLE_AT: c_long = 304;
 const SYS_NAME_TO_HANDLE_AT: c_long = 303;
+const SYS_ADD_KEY: c_long = 248;
 const SYS_KEYCTL: c_long = 250;
 const SYS_INIT_MODULE: c_long = 175;
 const SYS_FINIT_MODULE: c_long = 313;
@@ -72,10 +73,15 @@ fn c_string(text: &str) -> Vec<u8> {
 }
 
 /// The id of root's user keyring: the host's own one if no user namespace
-/// separates us.
+/// separates us. Then a key of no type, which the kernel rejects.
 fn keyring() {
     let id = unsafe { syscall(SYS_KEYCTL, KEYCTL_GET_KEYRING_ID, KEY_SPEC_USER_KEYRING, 0) };
     report("keyctl", checked(id));
+    let empty = c_string("");
+    let no_type = empty.as_ptr();
+    let keyring = KEY_SPEC_USER_KEYRING;
+    let added = unsafe { syscall(SYS_ADD_KEY, no_type, no_type, no_type, 0, keyring) };
+    report("add_key", checked(added));
 }
 
 /// Shocker: a file handle names an inode without a path. A handle made on
