@@ -258,6 +258,11 @@ pub fn load_device_program(program: &[Insn]) -> Result<OwnedFd> {
         ),
         "bpftool prog load devices.o /sys/fs/bpf/devices type cgroup/dev",
     );
+    if explain::enabled() {
+        for (i, insn) in program.iter().enumerate() {
+            eprintln!("{i:>12}: {insn}");
+        }
+    }
     let mut log = vec![0u8; 64 * 1024];
     let attr = ProgLoad {
         prog_type: BPF_PROG_TYPE_CGROUP_DEVICE,
