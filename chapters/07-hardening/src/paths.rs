@@ -43,6 +43,7 @@ const READ_ONLY: [&str; 5] = [
     "/proc/sysrq-trigger",
 ];
 
+// ANCHOR: devices_allowed
 /// The devices allow-list, as runc sets it for Docker: any node may be made
 /// (`m`), only the harmless ones read or written. cgroup v1 takes these
 /// lines as they are; for v2 they become a program.
@@ -58,6 +59,7 @@ pub const DEVICES_ALLOWED: [&str; 10] = [
     "c 5:2 rwm",   // ptmx
     "c 136:* rwm", // the pseudo-terminals in /dev/pts
 ];
+// ANCHOR_END: devices_allowed
 
 /// The root of cgroup v1's devices hierarchy, on the host.
 const DEVICES: &str = "/sys/fs/cgroup/devices";
