@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use ch01::{explain, Layer};
 use ch04::{mount_fs, remount_read_only};
-use ch05::{Membership, Version};
+use ch05::{Membership, Version, PARENT_GROUP};
 use nix::mount::{mount, MsFlags};
 use nix::sched::CloneFlags;
 use pfs_bpf::{DeviceRule, Insn, R0, R1, R2, R3, R4, R5};
@@ -68,7 +68,7 @@ const DEVICES: &str = "/sys/fs/cgroup/devices";
 pub fn layers() -> Result<Vec<Box<dyn Layer>>> {
     let version = ch05::detect_version()?;
     let devices = Path::new(DEVICES);
-    // v1 hosts without a devices hierarchy, and v2 hosts (see `Paths`).
+    // v1 hosts without a devices hierarchy, and v2 hosts: see `Paths`.
     let devices = (version == Version::V1 && devices.is_dir()).then(|| {
         devices
             .join(ch05::PARENT_GROUP)
@@ -161,10 +161,10 @@ fn allow_safe_devices(group: &Path) -> Result<()> {
 /// rule the node matches allows it; none: denied.
 pub fn device_program(rules: &[&str]) -> Result<Vec<Insn>> {
     let mut program = vec![
-        Insn::load_u32(R2, R1, 0), // access_type:
-        Insn::and(R2, 0xffff),     //   low 16 bits: block or char node,
-        Insn::load_u32(R3, R1, 0), //
-        Insn::rsh(R3, 16),         //   high 16 bits: mknod, read, write
+        Insn::load_u32(R2, R1, 0), // access_type, low 16 bits:
+        Insn::and(R2, 0xffff),     //   the node's kind (block, char)
+        Insn::load_u32(R3, R1, 0), // access_type, high 16 bits:
+        Insn::rsh(R3, 16),         //   the access (mknod, read, write)
         Insn::load_u32(R4, R1, 4), // major
         Insn::load_u32(R5, R1, 8), // minor
     ];
@@ -201,8 +201,8 @@ pub fn rule_checks(rule: &DeviceRule) -> Vec<Insn> {
 /// group.
 fn attach_device_program() -> Result<()> {
     let program = pfs_bpf::load_device_program(&device_program(&DEVICES_ALLOWED)?)?;
-    let group = Path::new("/sys/fs/cgroup/pods-from-scratch").join(std::process::id().to_string());
-    pfs_bpf::attach_device_program(&program, &group)
+    let group = format!("/sys/fs/cgroup/{PARENT_GROUP}/{}", std::process::id());
+    pfs_bpf::attach_device_program(&program, Path::new(&group))
 }
 // ANCHOR_END: attach_device_program
 
