@@ -1,11 +1,13 @@
 //! Chapter 07's cgroup v2 device program, as the kernel takes it: eBPF
 //! instructions encoded (`struct bpf_insn`), the rules of a v1 devices list
 //! read, and the two `bpf(2)` calls that load a program and attach it to a
-//! group (narrated under `--explain`). Machinery, not a lesson: the chapter writes the program (which
-//! checks, in which order) and attaches it with what this crate provides.
+//! group (narrated under `--explain`). Machinery, not a lesson: the chapter
+//! writes the program (which checks, in which order) and attaches it with
+//! what this crate provides.
 //! No crate does only this without a C toolchain (libbpf-rs builds libbpf;
 //! aya is a whole framework), and it is small.
 
+use std::ffi::CStr;
 use std::fmt;
 use std::fs::File;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -263,28 +265,41 @@ pub fn load_device_program(program: &[Insn]) -> Result<OwnedFd> {
             eprintln!("{i:>12}: {insn}");
         }
     }
-    let mut log = vec![0u8; 64 * 1024];
+    let fd = match prog_load(program, license, &mut []) {
+        Ok(fd) => fd,
+        Err(e) => {
+            // Again, with the verifier's log: its reason comes last, before
+            // the statistics ("processed N insns").
+            let mut log = vec![0u8; 1 << 20];
+            let _ = prog_load(program, license, &mut log);
+            let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
+            let log = String::from_utf8_lossy(&log[..end]);
+            let stats = |l: &&str| l.is_empty() || l.starts_with("processed ");
+            let last = log.lines().rfind(|l| !stats(l)).unwrap_or("");
+            bail!("load the device program: {e} (verifier: {last})")
+        }
+    };
+    // SAFETY: the kernel returned a new file descriptor, ours alone.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// One `BPF_PROG_LOAD`, with the verifier's log in `log` unless empty.
+fn prog_load(program: &[Insn], license: &CStr, log: &mut [u8]) -> std::io::Result<libc::c_long> {
     let attr = ProgLoad {
         prog_type: BPF_PROG_TYPE_CGROUP_DEVICE,
         insn_cnt: program.len() as u32,
         insns: program.as_ptr() as u64,
         license: license.as_ptr() as u64,
-        log_level: 1,
+        log_level: !log.is_empty() as u32,
         log_size: log.len() as u32,
-        log_buf: log.as_mut_ptr() as u64,
+        // No log: no buffer either (the kernel refuses one it may not use).
+        log_buf: if log.is_empty() {
+            0
+        } else {
+            log.as_mut_ptr() as u64
+        },
     };
-    match bpf(BPF_PROG_LOAD, &attr) {
-        // SAFETY: the kernel returned a new file descriptor, ours alone.
-        Ok(fd) => Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) }),
-        Err(e) => {
-            let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
-            let log = String::from_utf8_lossy(&log[..end]);
-            // Its reason comes before the statistics ("processed N insns").
-            let stats = |l: &&str| l.is_empty() || l.starts_with("processed ");
-            let last = log.lines().rfind(|l| !stats(l)).unwrap_or("");
-            bail!("load the device program: {e} (verifier: {last})")
-        }
-    }
+    bpf(BPF_PROG_LOAD, &attr)
 }
 
 /// `bpf(BPF_PROG_ATTACH)`: attach `program` to the group at `cgroup` (a v2
