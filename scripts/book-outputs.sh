@@ -5,14 +5,16 @@
 #   scripts/book-outputs.sh [NAME...]  on this machine: every example, or those
 #                                      whose names start with a NAME (ch05)
 #   scripts/book-outputs.sh --vm       the cgroup chapter's examples (ch05-*)
+#                                      and chapter 07's device policy ones
 #                                      again, in the cgroup v2 VM of
 #                                      scripts/vm-test.sh: book/src/outputs/v2/
 #   --check (with either)              record into a temporary folder instead,
 #                                      and fail if the book's copies differ
 #
 # This host (and CI) has cgroup v1 "hybrid"; the learners' machines have
-# cgroup v2 only, so the cgroup chapter shows its examples from both. CI
-# checks the v2 ones in the VM boot that runs the tests there: vm-test.sh
+# cgroup v2 only, so the cgroup chapter (and chapter 07's device policy)
+# shows its examples from both. CI checks the v2 ones in the VM boot that
+# runs the tests there: vm-test.sh
 # runs this script inside the VM as `book-outputs.sh --in-vm FOLDER` (record
 # into FOLDER, with the binaries the host built), then compares FOLDER with
 # book/src/outputs/v2/.
@@ -30,7 +32,7 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
 # The examples recorded in the cgroup v2 VM as well (name prefixes).
-VM_EXAMPLES=(ch05-)
+VM_EXAMPLES=(ch05- ch07-mknod ch07-devices)
 
 check=false vm=false in_vm=''
 while [ $# -gt 0 ]; do

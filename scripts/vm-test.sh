@@ -19,8 +19,8 @@
 # writes nothing back to its disk image (-snapshot).
 #
 # The book's cgroup v2 outputs: after the tests, in the same boot, the guest
-# runs `scripts/book-outputs.sh --in-vm /job/book` (the cgroup chapter's
-# examples, with the binaries built here), and this script compares the
+# runs `scripts/book-outputs.sh --in-vm /job/book` (its VM_EXAMPLES, the
+# cgroup examples, with the binaries built here), and this script compares the
 # files with book/src/outputs/v2/, failing if they differ: so CI checks them
 # without a second boot.
 #

@@ -264,7 +264,7 @@ pub fn mount_proc_sys_dev_tmp() -> Result<()> {
     mount_fs(
         "devpts",
         "/dev/pts",
-        noexec,
+        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC, // not nodev: ptmx is a device
         Some("newinstance,ptmxmode=0666,mode=620"),
     )?;
     mount_fs("tmpfs", "/dev/shm", nosuid_nodev, Some("mode=1777"))?;

@@ -139,6 +139,13 @@ fn the_container_has_its_own_proc_dev_and_tmp() {
 }
 
 #[test]
+fn a_pseudo_terminal_can_be_opened() {
+    // /dev/ptmx is a device node in /dev/pts: a `nodev` mount refuses it.
+    let output = ch04_run(&["--", "sh", "-c", "true <> /dev/ptmx && echo opened"]);
+    assert_eq!(stdout(&output), "opened\n", "{}", stderr(&output));
+}
+
+#[test]
 fn the_hosts_mount_table_is_unchanged_during_the_run() {
     assert_host_unchanged_during(start_waiting);
 }

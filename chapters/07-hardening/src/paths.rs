@@ -13,9 +13,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use ch01::{explain, Layer};
 use ch04::{mount_fs, remount_read_only};
-use ch05::{Membership, Version};
+use ch05::{Membership, Version, PARENT_GROUP};
 use nix::mount::{mount, MsFlags};
 use nix::sched::CloneFlags;
+use pfs_bpf::{DeviceRule, Insn, R0, R1, R2, R3, R4, R5};
 use pfs_state::cgroupfs;
 
 /// The OCI runtime spec's default masked paths, as Docker sets them.
@@ -42,9 +43,11 @@ const READ_ONLY: [&str; 5] = [
     "/proc/sysrq-trigger",
 ];
 
-/// cgroup v1's devices allow-list, as runc writes it for Docker: any node
-/// may be made (`m`), only the harmless ones read or written.
-const DEVICES_ALLOWED: [&str; 10] = [
+// ANCHOR: devices_allowed
+/// The devices allow-list, as runc sets it for Docker: any node may be made
+/// (`m`), only the harmless ones read or written. cgroup v1 takes these
+/// lines as they are; for v2 they become a program.
+pub const DEVICES_ALLOWED: [&str; 10] = [
     "c *:* m",
     "b *:* m",
     "c 1:3 rwm",   // null
@@ -56,6 +59,7 @@ const DEVICES_ALLOWED: [&str; 10] = [
     "c 5:2 rwm",   // ptmx
     "c 136:* rwm", // the pseudo-terminals in /dev/pts
 ];
+// ANCHOR_END: devices_allowed
 
 /// The root of cgroup v1's devices hierarchy, on the host.
 const DEVICES: &str = "/sys/fs/cgroup/devices";
@@ -81,10 +85,9 @@ pub fn layers() -> Result<Vec<Box<dyn Layer>>> {
 /// The layer. Its child steps run after chapter 04's `pivot_root` and after
 /// chapter 05 moved the child into its groups and a new cgroup namespace.
 ///
-/// On cgroup v2 there is no devices file to write: the kernel asks a BPF
-/// program attached to the group instead. We do not assemble one; the
-/// capability drop of `confine` (no `CAP_MKNOD`) closes the same door, as
-/// long as no disk node is bind-mounted in.
+/// The device policy is set in the parent: on v1 in a group of the devices
+/// hierarchy, which the child joins; on v2, which has no devices files, as
+/// a program attached to chapter 05's group.
 pub struct Paths {
     version: Version,
     /// v1: the container's group in the devices hierarchy.
@@ -94,6 +97,9 @@ pub struct Paths {
 
 impl Layer for Paths {
     fn prepare(&mut self) -> Result<()> {
+        if self.version == Version::V2 {
+            return attach_device_program(); // to the group chapter 05 made
+        }
         if let Some(group) = &self.devices {
             let _lock = pfs_state::lock("cgroups")?;
             fs::create_dir_all(group).with_context(|| format!("create {}", group.display()))?;
@@ -146,6 +152,59 @@ fn allow_safe_devices(group: &Path) -> Result<()> {
     Ok(())
 }
 // ANCHOR_END: allow_safe_devices
+
+// ANCHOR: device_program
+/// cgroup v2's device policy: a program the kernel runs at each open or
+/// mknod of a device node in the group, on `struct bpf_cgroup_dev_ctx`
+/// (r1 points at it). It returns 1 (in r0) to allow, 0 to deny. Ours reads
+/// the context into registers, then tries the rules in order: the first
+/// rule the node matches allows it; none: denied.
+pub fn device_program(rules: &[&str]) -> Result<Vec<Insn>> {
+    let mut program = vec![
+        Insn::load_u32(R2, R1, 0), // access_type, low 16 bits:
+        Insn::and(R2, 0xffff),     //   the node's kind (block, char)
+        Insn::load_u32(R3, R1, 0), // access_type, high 16 bits:
+        Insn::rsh(R3, 16),         //   the access (mknod, read, write)
+        Insn::load_u32(R4, R1, 4), // major
+        Insn::load_u32(R5, R1, 8), // minor
+    ];
+    for rule in rules {
+        program.extend(rule_checks(&rule.parse()?));
+    }
+    program.extend([Insn::mov(R0, 0), Insn::exit()]);
+    Ok(program)
+}
+// ANCHOR_END: device_program
+
+// ANCHOR: rule_checks
+/// One rule: a test for each thing it names, each a jump to the next rule
+/// when the node does not match; a node that passes them all is allowed.
+pub fn rule_checks(rule: &DeviceRule) -> Vec<Insn> {
+    // Asks for an access the rule does not give (a bit outside its own)?
+    let mut checks = vec![Insn::jset(R3, !rule.access & 0xffff)];
+    for (register, value) in [(R2, rule.kind), (R4, rule.major), (R5, rule.minor)] {
+        checks.extend(value.map(|value| Insn::jne(register, value)));
+    }
+    // A jump skips the checks after it, then the 2 instructions of allow.
+    for (check, skip) in checks.iter_mut().rev().zip(2..) {
+        check.off = skip;
+    }
+    checks.extend([Insn::mov(R0, 1), Insn::exit()]);
+    checks
+}
+// ANCHOR_END: rule_checks
+
+// ANCHOR: attach_device_program
+/// Load the program (the kernel's verifier first proves that it ends and
+/// reads only the context) and attach it to chapter 05's group: from then
+/// on it decides for every process in the group. It goes away with the
+/// group.
+fn attach_device_program() -> Result<()> {
+    let program = pfs_bpf::load_device_program(&device_program(&DEVICES_ALLOWED)?)?;
+    let group = format!("/sys/fs/cgroup/{PARENT_GROUP}/{}", std::process::id());
+    pfs_bpf::attach_device_program(&program, Path::new(&group))
+}
+// ANCHOR_END: attach_device_program
 
 // ANCHOR: mount_cgroupfs
 /// The container's own groups, read-only. Chapter 05's cgroup namespace

@@ -193,19 +193,16 @@ fn dev_has_pts_shm_and_mqueue() {
 
 #[test]
 fn a_device_node_made_with_mknod_cannot_be_opened() {
-    if cgroup_v2() {
-        // v2: no devices file; confine's capability drop (no CAP_MKNOD)
-        // closes this door, and its tests check it.
-        return;
-    }
     // /dev/kmsg's numbers: opened read-only, nothing read. And the host's
-    // first disk (some hosts refuse it even to the host's root).
+    // first disk (some hosts refuse it even to the host's root). v1 asks
+    // the devices group, v2 the program attached to chapter 05's group.
     let disk = std::fs::read_to_string("/sys/block/loop0/dev").unwrap_or("7:0".into());
     let (major, minor) = disk.trim().split_once(':').unwrap();
     let script = format!(
         "mknod /kmsg c 1 11 && true < /kmsg && echo kmsg open; \
          mknod /disk b {major} {minor} && true < /disk && echo disk open; \
-         grep :devices: /proc/self/cgroup"
+         for d in null zero full random urandom ptmx; do true <> /dev/$d && echo $d; done; \
+         grep -E ':devices:|^0::' /proc/self/cgroup"
     );
     let (closed, open) = closed_and_open(&script);
     assert!(!closed.contains("open\n"), "{closed}");
@@ -214,9 +211,59 @@ fn a_device_node_made_with_mknod_cannot_be_opened() {
         2,
         "{closed}"
     );
+    // The safe nodes still open, for reading and writing.
+    assert!(
+        closed.contains("null\nzero\nfull\nrandom\nurandom\nptmx\n"),
+        "{closed}"
+    );
     assert!(open.contains("kmsg open"), "{open}");
-    // In its devices group, which its cgroup namespace shows as the root.
-    assert!(closed.contains(":devices:/\n"), "{closed}");
+    // In its own group, which its cgroup namespace shows as the root.
+    let group = if cgroup_v2() {
+        "0::/\n"
+    } else {
+        ":devices:/\n"
+    };
+    assert!(closed.contains(group), "{closed}");
+}
+
+#[test]
+fn the_device_program_allows_only_the_listed_nodes_and_the_verifier_accepts_it() {
+    use pfs_bpf::{ACC_MKNOD, ACC_READ, ACC_WRITE, DEV_BLOCK, DEV_CHAR};
+    let program = ch07::paths::device_program(&ch07::paths::DEVICES_ALLOWED).unwrap();
+    let rw = ACC_READ | ACC_WRITE;
+    let allowed = |kind, access, major, minor| {
+        let decision = pfs_bpf::run(&program, kind, access, major, minor).unwrap();
+        assert!(decision <= 1, "the program returned {decision}");
+        decision == 1
+    };
+    assert!(allowed(DEV_CHAR, rw, 1, 3), "/dev/null");
+    assert!(allowed(DEV_CHAR, ACC_READ, 1, 9), "/dev/urandom");
+    assert!(allowed(DEV_CHAR, rw, 5, 2), "/dev/ptmx");
+    assert!(allowed(DEV_CHAR, rw, 136, 7), "/dev/pts/7");
+    assert!(allowed(DEV_CHAR, ACC_MKNOD, 1, 11), "mknod of kmsg");
+    assert!(allowed(DEV_BLOCK, ACC_MKNOD, 8, 0), "mknod of a disk");
+    assert!(!allowed(DEV_CHAR, ACC_READ, 1, 11), "/dev/kmsg read");
+    assert!(!allowed(DEV_CHAR, ACC_READ, 1, 1), "/dev/mem read");
+    assert!(!allowed(DEV_BLOCK, ACC_READ, 8, 0), "a disk read");
+    assert!(
+        !allowed(DEV_BLOCK, rw, 1, 3),
+        "a block node with null's numbers"
+    );
+    assert!(!allowed(DEV_CHAR, ACC_WRITE, 5, 1), "/dev/console write");
+    // What the kernel checks before it runs the program: every path ends,
+    // every read is in the context. (No cgroup needed: v1 hosts check too.)
+    testkit::require_root();
+    if let Err(e) = pfs_bpf::load_device_program(&program) {
+        panic!("{e:#}");
+    }
+    // A program that returns r0 unset: refused, and the verifier says why.
+    let error = pfs_bpf::load_device_program(&[pfs_bpf::Insn::exit()]).unwrap_err();
+    assert!(error.to_string().contains("R0 !read_ok"), "{error:#}");
+    let bad = ch07::paths::device_program(&["c 1:3 rwx"]).unwrap_err();
+    assert_eq!(
+        bad.to_string(),
+        "bad devices rule \"c 1:3 rwx\" (e.g. \"c 1:3 rwm\")"
+    );
 }
 
 #[test]
@@ -226,13 +273,17 @@ fn explain_narrates_each_mount() {
     test_data_dir();
     let output = testkit::run(CH07, &["--explain", "run", "--net", "none", "--", "true"]);
     let text = stderr(&output);
-    let cgroupfs = if cgroup_v2() {
-        "mount -t cgroup2"
+    let (cgroupfs, devices) = if cgroup_v2() {
+        (
+            "mount -t cgroup2",
+            "bpftool cgroup attach /sys/fs/cgroup/pods-from-scratch/",
+        )
     } else {
-        "mount -t cgroup -o ro,memory"
+        ("mount -t cgroup -o ro,memory", "devices.deny")
     };
     for expected in [
         cgroupfs,
+        devices,
         "mount -t mqueue",
         "mount --bind /dev/null /proc/keys",
         "mount -t tmpfs -o ro tmpfs /sys/firmware",

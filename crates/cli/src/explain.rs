@@ -14,6 +14,11 @@ pub fn enable() {
     ENABLED.store(true, Ordering::Relaxed);
 }
 
+/// Whether `--explain` is on: for a step that shows more than one line.
+pub fn enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
+}
+
 /// Called right after `fork()` in the child: from now on our lines say
 /// "child", so the learner sees which process performs which step.
 pub fn now_in_child() {
