@@ -295,10 +295,7 @@ fn explain_narrates_each_mount() {
 }
 
 #[test]
-fn cleanup_removes_the_devices_group_of_a_killed_run() {
-    if cgroup_v2() {
-        return; // no devices group on v2
-    }
+fn cleanup_removes_the_device_policy_of_a_killed_run() {
     testkit::require_root();
     test_data_dir();
     let _alone = STALE.write().unwrap_or_else(|e| e.into_inner());
@@ -307,10 +304,19 @@ fn cleanup_removes_the_devices_group_of_a_killed_run() {
         .args(["run", "--net", "none", "--", "sleep", "30"])
         .spawn()
         .expect("start ch07");
-    let group = Path::new("/sys/fs/cgroup/devices/pods-from-scratch").join(run.id().to_string());
+    // v1: the devices group; v2: chapter 05's group, which holds the
+    // device program (removing the group detaches it).
+    let (root, members) = if cgroup_v2() {
+        ("/sys/fs/cgroup", "cgroup.procs")
+    } else {
+        ("/sys/fs/cgroup/devices", "tasks")
+    };
+    let group = Path::new(root)
+        .join("pods-from-scratch")
+        .join(run.id().to_string());
     for _ in 0..100 {
-        if group.join("tasks").exists()
-            && !std::fs::read_to_string(group.join("tasks"))
+        if group.join(members).exists()
+            && !std::fs::read_to_string(group.join(members))
                 .unwrap_or_default()
                 .is_empty()
         {
