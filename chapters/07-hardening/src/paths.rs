@@ -62,14 +62,16 @@ const DEVICES: &str = "/sys/fs/cgroup/devices";
 
 /// This chapter's filesystem layer.
 pub fn layers() -> Result<Vec<Box<dyn Layer>>> {
+    layers_at(&Path::new(ch05::PARENT_GROUP).join(std::process::id().to_string()))
+}
+
+/// The layer, with `group` as the v1 devices group (a pod's container
+/// names its group as chapter 06 does its cgroups).
+pub fn layers_at(group: &Path) -> Result<Vec<Box<dyn Layer>>> {
     let version = ch05::detect_version()?;
     let devices = Path::new(DEVICES);
     // v1 hosts without a devices hierarchy, and v2 hosts: see `Paths`.
-    let devices = (version == Version::V1 && devices.is_dir()).then(|| {
-        devices
-            .join(ch05::PARENT_GROUP)
-            .join(std::process::id().to_string())
-    });
+    let devices = (version == Version::V1 && devices.is_dir()).then(|| devices.join(group));
     Ok(vec![Box::new(Paths {
         version,
         devices,
@@ -240,6 +242,11 @@ fn remount(target: &str, flags: MsFlags) -> Result<()> {
     let flags = MsFlags::MS_REMOUNT | flags;
     mount(None::<&str>, target, None::<&str>, flags, None::<&str>)
         .with_context(|| format!("remount {target}"))
+}
+
+/// `pod rm`: a pod's devices groups (its processes are gone).
+pub fn remove_pod_groups(pod_group: &Path) -> Result<()> {
+    cgroupfs::remove_with_members(&Path::new(DEVICES).join(pod_group), ch05::remove_group)
 }
 
 /// `ch07 cleanup`: the devices groups of killed runs (chapter 05's cleanup
