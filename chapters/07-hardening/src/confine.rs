@@ -144,6 +144,10 @@ fn names(caps: &CapsHashSet) -> String {
 fn drop_bounding_set(keep: &CapsHashSet) -> Result<()> {
     let bounding = caps::read(None, CapSet::Bounding).context("read the bounding set")?;
     let dropped: CapsHashSet = bounding.difference(keep).copied().collect();
+    explain::oci(
+        "capabilities (docker: --cap-add, --cap-drop)",
+        "process.capabilities",
+    );
     explain::step(
         &format!("prctl(PR_CAPBSET_DROP, CAP) for {} others", dropped.len()),
         &format!("setpriv --bounding-set -all,+{}", names(keep)),
@@ -189,7 +193,7 @@ fn cut_capabilities(keep: &CapsHashSet) -> Result<()> {
 fn set_no_new_privs() -> Result<()> {
     explain::step(
         "prctl(PR_SET_NO_NEW_PRIVS, 1)",
-        "setpriv --no-new-privs (docker: --security-opt no-new-privileges)",
+        "setpriv --no-new-privs; runc: process.noNewPrivileges",
     );
     nix::sys::prctl::set_no_new_privs().context("prctl(PR_SET_NO_NEW_PRIVS)")
 }
@@ -216,7 +220,7 @@ fn install_seccomp_filter(profile: &Profile) -> Result<()> {
     }
     explain::step(
         &format!("seccomp(SECCOMP_SET_MODE_FILTER, BPF of {rules} rules)"),
-        "(docker: its default profile, or --security-opt seccomp=PROFILE.json)",
+        "runc: linux.seccomp (docker: --security-opt seccomp=PROFILE.json)",
     );
     filter.load().context("seccomp(SECCOMP_SET_MODE_FILTER)")
 }

@@ -113,11 +113,14 @@ impl Layer for Paths {
             ch01::enter_namespaces(CloneFlags::CLONE_NEWCGROUP)?;
         }
         mount_cgroupfs(self.version)?;
+        explain::oci("a message queue filesystem", "mounts[/dev/mqueue]");
         let no_exec = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
         mount_fs("mqueue", "/dev/mqueue", no_exec, None)?;
+        explain::oci("mask the kernel's files", "linux.maskedPaths");
         for path in MASKED {
             mask_path(path)?;
         }
+        explain::oci("the kernel's knobs read-only", "linux.readonlyPaths");
         for path in READ_ONLY {
             make_read_only(path)?;
         }
@@ -141,6 +144,7 @@ impl Layer for Paths {
 /// empties its list, and each line of `devices.allow` lets one kind of node
 /// back in. A disk made with `mknod` can then be made, never opened.
 fn allow_safe_devices(group: &Path) -> Result<()> {
+    explain::oci("the devices allow-list", "linux.resources.devices");
     ch05::write_file(&group.join("devices.deny"), "a")?;
     for rule in DEVICES_ALLOWED {
         ch05::write_file(&group.join("devices.allow"), rule)?;
@@ -154,6 +158,10 @@ fn allow_safe_devices(group: &Path) -> Result<()> {
 /// made its group the root of what a cgroup mount shows: the container
 /// sees its limits, not the host's tree, and cannot change them.
 fn mount_cgroupfs(version: Version) -> Result<()> {
+    explain::oci(
+        "its cgroups, read-only",
+        "mounts[/sys/fs/cgroup] (docker: --cgroupns)",
+    );
     let read_only =
         MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_RDONLY;
     if version == Version::V2 {
