@@ -10,20 +10,8 @@ use ch01::{explain, Layer};
 use libseccomp::{ScmpAction, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall};
 use pfs_security::{Profile, Rule, Seccomp};
 
-/// Options of the process's confinement (Docker's names).
-#[derive(clap::Args, Debug)]
-#[group(skip)]
-pub struct ConfineArgs {
-    /// Add a capability to the default set (e.g. NET_ADMIN; ALL for all)
-    #[arg(long = "cap-add", value_name = "CAP")]
-    pub cap_add: Vec<String>,
-    /// Drop a capability from the default set (e.g. NET_RAW; ALL for all)
-    #[arg(long = "cap-drop", value_name = "CAP")]
-    pub cap_drop: Vec<String>,
-    /// seccomp=unconfined (no filter) or seccomp=PROFILE.json (Docker's format)
-    #[arg(long = "security-opt", value_name = "OPT")]
-    pub security_opt: Vec<String>,
-}
+/// The options (Docker's names), parsed by clap.
+pub use pfs_security::ConfineArgs;
 
 // ANCHOR: default_capabilities
 /// The 14 capabilities `docker run` leaves a container (CapEff a80425fb):
