@@ -17,6 +17,7 @@
 #   ch04-pull        ch04 pull (Debian image)  curl | tar xz; skopeo copy + umoci unpack
 #   ch05-crun        ch05 run with limits      crun with the same limits
 #   ch05-runc        ch05 run with limits      runc with the same limits
+#   ch07-run         ch07 run (hardened)       crun and runc, hardened alike
 #   ch06-pod-create  pod create + 3 sleeps     podman pod create + 3 podman run -d
 #   ch06-pod-rm      pod rm                    podman pod rm -f
 #   ch06-pause-rss   memory of our pause       catatonit -P (podman's pause)
@@ -329,6 +330,50 @@ compare ch05-crun --hide-cgroup2 -- \
 compare ch05-runc -- \
     "$bin/ch05 run --net none --rootfs busybox --memory 64M --pids 64 -- /bin/true" \
     "runc run --bundle $results/bundle-limits pfsbench"
+
+# ch07-run: the hardened container, against crun and runc on the same
+# rootfs with their default hardening, which `runc spec` writes: the OCI
+# masked and read-only paths, a devices list (deny all; the runtimes add
+# their default allow-list), /dev/mqueue, /sys/fs/cgroup read-only,
+# noNewPrivileges. It keeps only 3 capabilities and has no seccomp
+# profile: both are set as ours, Docker's 14 capabilities and a profile
+# refusing with EPERM the syscalls chapter 07's default profile refuses
+# (clone with CLONE_NEWUSER too; clone3 gets ENOSYS). The hyperfine run
+# hides the cgroup2 mount for crun (above): ch07 and runc run so too.
+if selected ch07-run; then
+    need runc crun
+    make_bundle "$results/bundle-hardened" "$rootfs"
+    python3 - "$results/bundle-hardened/config.json" <<'PY'
+import json, sys
+path = sys.argv[1]
+config = json.load(open(path))
+caps = ["CAP_" + c for c in """CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID SETPCAP
+    NET_BIND_SERVICE NET_RAW SYS_CHROOT MKNOD AUDIT_WRITE SETFCAP""".split()]
+config["process"]["capabilities"] = {s: caps for s in ("bounding", "effective", "permitted")}
+blocked = """mount umount2 pivot_root fsopen fsmount move_mount open_tree unshare setns
+    keyctl add_key request_key init_module finit_module delete_module kexec_load
+    kexec_file_load bpf perf_event_open lookup_dcookie syslog iopl ioperm
+    open_by_handle_at name_to_handle_at reboot swapon swapoff acct quotactl vhangup
+    nfsservctl settimeofday clock_settime clock_adjtime adjtimex ptrace
+    process_vm_readv process_vm_writev userfaultfd""".split()
+eperm, enosys, new_user = 1, 38, 0x10000000
+refuse = {"action": "SCMP_ACT_ERRNO", "errnoRet": eperm}
+config["linux"]["seccomp"] = {
+    "defaultAction": "SCMP_ACT_ALLOW",
+    "syscalls": [
+        {"names": blocked, **refuse},
+        {"names": ["clone"], **refuse, "args": [
+            {"index": 0, "value": new_user, "valueTwo": new_user, "op": "SCMP_CMP_MASKED_EQ"}]},
+        {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": enosys},
+    ],
+}
+json.dump(config, open(path, "w"))
+PY
+fi
+compare ch07-run --hide-cgroup2 -- \
+    "$bin/ch07 run --net none --rootfs busybox -- /bin/true" \
+    "crun run --bundle $results/bundle-hardened pfsbench" \
+    "runc run --bundle $results/bundle-hardened pfsbench"
 
 # ch06-pod-create and ch06-pod-rm: a pod with three detached `sleep`
 # containers, against podman doing the same. Podman is set up as the shared

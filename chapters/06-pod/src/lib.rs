@@ -43,7 +43,7 @@ use ch03::ipam::Subnet;
 use ch05::{Limits, Version};
 use nix::unistd::Pid;
 use pfs_pod::{data_dir, detach, forget, log_path, stop_processes};
-use pfs_pod::{CreateArgs, ExecArgs, PodRunArgs, StopArgs};
+use pfs_pod::{CreateArgs, ExecArgs, PodCommand, PodLayers, PodRunArgs, StopArgs};
 use pfs_state::pods::{self, check_pod_name, Pod, State};
 use pfs_state::process::is_running;
 use pfs_state::{cgroupfs, leases};
@@ -54,6 +54,23 @@ use layers::{JoinContainer, JoinPod, KeepNamespaces, PodGroup};
 /// embedded here: `ch06` writes it into the pause's root filesystem.
 pub const PAUSE: &[u8] = include_bytes!(env!("PAUSE_BINARY"));
 
+// ANCHOR: pod
+/// `ch06 pod ...` (and `ch07 pod ...`, whose options and layers `L` adds
+/// to each process of the pod).
+pub fn pod<L: PodLayers>(command: PodCommand<L>) -> Result<i32> {
+    match command {
+        PodCommand::Create { args, more } => create(&args, &more),
+        PodCommand::Run { args, more } => run(&args, &more),
+        PodCommand::Exec { args, more } => exec(&args, &more),
+        PodCommand::Ps { pod } => pfs_pod::ps(pod.as_deref()),
+        PodCommand::Ls => pfs_pod::list(),
+        PodCommand::Logs { pod, container } => pfs_pod::logs(&pod, &container),
+        PodCommand::Stop(args) => remove::<L>(&args, true),
+        PodCommand::Rm(args) => remove::<L>(&args, false),
+    }
+}
+// ANCHOR_END: pod
+
 // ---------------------------------------------------------------------------
 // pod create
 // ---------------------------------------------------------------------------
@@ -62,14 +79,16 @@ pub const PAUSE: &[u8] = include_bytes!(env!("PAUSE_BINARY"));
 /// `pod create`: check everything (`CreateArgs::check`), claim the name,
 /// make the pod's volumes, start pause, and record the pod. Prints the
 /// pod's name.
-pub fn create(args: &CreateArgs) -> Result<i32> {
+pub fn create<L: PodLayers>(args: &CreateArgs, more: &L) -> Result<i32> {
     let (mut pod, subnet, limits, version) = args.check()?;
     pods::reserve(&pod)?;
-    match pfs_pod::make_volumes(&pod).and_then(|()| start_pause(&pod, subnet, limits, version)) {
+    match pfs_pod::make_volumes(&pod)
+        .and_then(|()| start_pause(&pod, subnet, limits, version, more))
+    {
         Ok(Child::Running(pause)) => {
             if let Err(e) = record_running(&mut pod, pause) {
                 let _ = stop_processes(&pod, Duration::ZERO);
-                let _ = release(&pod, version);
+                let _ = release::<L>(&pod, version);
                 forget(&pod);
                 return Err(e);
             }
@@ -88,8 +107,14 @@ pub fn create(args: &CreateArgs) -> Result<i32> {
 }
 
 /// Pause, started by chapter 01's runtime in the background, with the
-/// layers of chapters 02 to 05 and this chapter's.
-fn start_pause(pod: &Pod, subnet: Subnet, limits: Limits, version: Version) -> Result<Child> {
+/// layers of chapters 02 to 05, this chapter's, and `more`'s.
+fn start_pause(
+    pod: &Pod,
+    subnet: Subnet,
+    limits: Limits,
+    version: Version,
+    more: &impl PodLayers,
+) -> Result<Child> {
     let pause_root = pfs_pod::pause_rootfs(PAUSE)?;
     let network =
         ch03::Bridged::new(&pod.bridge, subnet, None, pfs_state::state_dir()).with_veth_id(&pod.id);
@@ -115,6 +140,7 @@ fn start_pause(pod: &Pod, subnet: Subnet, limits: Limits, version: Version) -> R
             volumes: Vec::new(),
         }),
     ];
+    layers.extend(more.layers(pod, "pause")?);
     let log = log_path(pod, "pause");
     let pause = Process::new(vec!["/pause".to_string()]);
     detach::run_detached(&pause, &mut layers, &log)
@@ -156,8 +182,8 @@ fn adopt_lease(pod: &Pod, pause: Pid) -> Result<Ipv4Addr> {
 /// chapter 03's name registry (in the pod's directory), a mount namespace
 /// (chapter 02), the pod's namespaces, a cgroup inside the pod's (chapter
 /// 05) and a root filesystem with the pod's volumes it asks for (chapter
-/// 04).
-pub fn run(args: &PodRunArgs) -> Result<i32> {
+/// 04); then `more`'s layers.
+pub fn run(args: &PodRunArgs, more: &impl PodLayers) -> Result<i32> {
     let (pod, version) = pfs_pod::load_running_pod(&args.pod, &args.name)?;
     let lower = ch04::rootfs::resolve(&args.rootfs)?;
     let volumes = args.volumes(&pod)?;
@@ -180,6 +206,7 @@ pub fn run(args: &PodRunArgs) -> Result<i32> {
             volumes,
         }),
     ];
+    layers.extend(more.layers(&pod, &args.name)?);
     if !args.detach {
         return ch01::run(&process, &mut layers);
     }
@@ -194,13 +221,15 @@ pub fn run(args: &PodRunArgs) -> Result<i32> {
 }
 // ANCHOR_END: run
 
-/// `pod exec`: run a command inside a running container.
-pub fn exec(args: &ExecArgs) -> Result<i32> {
+/// `pod exec`: run a command inside a running container (with `more`'s
+/// layers).
+pub fn exec(args: &ExecArgs, more: &impl PodLayers) -> Result<i32> {
     let (pod, version) = pfs_pod::load_running_pod(&args.pod, &args.container)?;
     let pid = pods::running_container(&pod, &args.container)?;
     let group = ch05::new_group_at(version, &pod.cgroup().join(&args.container));
     let process = args.process(pid, &pod.hostname)?;
     let mut layers: Vec<Box<dyn Layer>> = vec![Box::new(JoinContainer::new(pid, group))];
+    layers.extend(more.exec_layers()?);
     ch01::run(&process, &mut layers)
 }
 
@@ -212,7 +241,7 @@ pub fn exec(args: &ExecArgs) -> Result<i32> {
 /// `pod stop` (`keep_record`) and `pod rm`: stop every process of the pod,
 /// then undo everything. `stop` keeps the record (shown as stopped) and the
 /// logs; `rm` removes them too.
-pub fn remove(args: &StopArgs, keep_record: bool) -> Result<i32> {
+pub fn remove<L: PodLayers>(args: &StopArgs, keep_record: bool) -> Result<i32> {
     check_pod_name(&args.pod)?;
     ch01::require_root()?;
     let version = ch05::detect_version()?;
@@ -223,7 +252,7 @@ pub fn remove(args: &StopArgs, keep_record: bool) -> Result<i32> {
     }
     if pod.state != State::Stopped {
         stop_processes(&pod, Duration::from_secs(args.timeout))?;
-        release(&pod, version)?;
+        release::<L>(&pod, version)?;
     }
     if keep_record {
         pod.state = State::Stopped;
@@ -242,8 +271,9 @@ pub fn remove(args: &StopArgs, keep_record: bool) -> Result<i32> {
 /// runs: the cgroups (containers', pause's, the pod's), the bind-mounted
 /// namespaces, the address, the containers' files. The veth pair needs no
 /// step: with its last process and its bind mount gone, the pod's network
-/// namespace dies, and the kernel destroys its links with it.
-fn release(pod: &Pod, version: Version) -> Result<()> {
+/// namespace dies, and the kernel destroys its links with it. Last, what
+/// `L`'s layers left.
+fn release<L: PodLayers>(pod: &Pod, version: Version) -> Result<()> {
     let mut groups: Vec<String> = pods::containers(pod).into_iter().map(|(n, _)| n).collect();
     groups.push("pause".into());
     for name in groups {
@@ -270,21 +300,21 @@ fn release(pod: &Pod, version: Version) -> Result<()> {
             fs::remove_dir_all(&dir).with_context(|| format!("remove {}", dir.display()))?;
         }
     }
-    Ok(())
+    L::release(pod)
 }
 // ANCHOR_END: release
 
 // ANCHOR: cleanup
 /// `cleanup`: tear down the pods whose pause is gone (killed) or whose
 /// `pod create` was killed, then what earlier chapters' killed runs left.
-pub fn cleanup(args: &ch03::CleanupArgs) -> Result<i32> {
+pub fn cleanup<L: PodLayers>(args: &ch03::CleanupArgs) -> Result<i32> {
     ch01::require_root()?;
     let version = ch05::detect_version()?;
     {
         let _lock = pods::lock_pods()?;
         pods::remove_dead(|pod| {
             stop_processes(pod, Duration::ZERO)?;
-            release(pod, version)?;
+            release::<L>(pod, version)?;
             forget(pod);
             println!("removed pod {} (its pause was gone)", pod.name);
             Ok(())

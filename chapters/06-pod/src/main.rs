@@ -1,7 +1,7 @@
 //! `ch06`: chapter 05's containers, grouped into pods around a pause process.
 
 use clap::Subcommand;
-use pfs_pod::PodCommand as Pod;
+use pfs_pod::{NoLayers, PodCommand};
 
 /// The commands of `ch06`.
 #[derive(Subcommand)]
@@ -10,7 +10,7 @@ enum Command {
     Run(Box<ch05::RunArgs>),
     /// Create, run in, inspect and remove pods
     #[command(subcommand)]
-    Pod(Pod),
+    Pod(PodCommand),
     /// Remove pods whose pause is gone, and what killed runs left; with
     /// --all also the bridge
     Cleanup(ch03::CleanupArgs),
@@ -26,15 +26,8 @@ fn main() {
         "Chapter 06: pods: containers that share a pause process's namespaces and one IP",
         |command| match command {
             Command::Run(args) => ch05::run(&args),
-            Command::Pod(Pod::Create(args)) => ch06::create(&args),
-            Command::Pod(Pod::Run(args)) => ch06::run(&args),
-            Command::Pod(Pod::Exec(args)) => ch06::exec(&args),
-            Command::Pod(Pod::Ps { pod }) => pfs_pod::ps(pod.as_deref()),
-            Command::Pod(Pod::Ls) => pfs_pod::list(),
-            Command::Pod(Pod::Logs { pod, container }) => pfs_pod::logs(&pod, &container),
-            Command::Pod(Pod::Stop(args)) => ch06::remove(&args, true),
-            Command::Pod(Pod::Rm(args)) => ch06::remove(&args, false),
-            Command::Cleanup(args) => ch06::cleanup(&args),
+            Command::Pod(pod) => ch06::pod(pod),
+            Command::Cleanup(args) => ch06::cleanup::<NoLayers>(&args),
             Command::Doctor(bridge) => pfs_pod::doctor(&bridge, ch06::PAUSE),
             Command::Demo(args) => pfs_demo::demo(&args),
         },

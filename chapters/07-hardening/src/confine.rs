@@ -10,20 +10,8 @@ use ch01::{explain, Layer};
 use libseccomp::{ScmpAction, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall};
 use pfs_security::{Profile, Rule, Seccomp};
 
-/// Options of the process's confinement (Docker's names).
-#[derive(clap::Args, Debug)]
-#[group(skip)]
-pub struct ConfineArgs {
-    /// Add a capability to the default set (e.g. NET_ADMIN; ALL for all)
-    #[arg(long = "cap-add", value_name = "CAP")]
-    pub cap_add: Vec<String>,
-    /// Drop a capability from the default set (e.g. NET_RAW; ALL for all)
-    #[arg(long = "cap-drop", value_name = "CAP")]
-    pub cap_drop: Vec<String>,
-    /// seccomp=unconfined (no filter) or seccomp=PROFILE.json (Docker's format)
-    #[arg(long = "security-opt", value_name = "OPT")]
-    pub security_opt: Vec<String>,
-}
+/// The options (Docker's names), parsed by clap.
+pub use pfs_security::ConfineArgs;
 
 // ANCHOR: default_capabilities
 /// The 14 capabilities `docker run` leaves a container (CapEff a80425fb):
@@ -144,6 +132,10 @@ fn names(caps: &CapsHashSet) -> String {
 fn drop_bounding_set(keep: &CapsHashSet) -> Result<()> {
     let bounding = caps::read(None, CapSet::Bounding).context("read the bounding set")?;
     let dropped: CapsHashSet = bounding.difference(keep).copied().collect();
+    explain::oci(
+        "capabilities (docker: --cap-add, --cap-drop)",
+        "process.capabilities",
+    );
     explain::step(
         &format!("prctl(PR_CAPBSET_DROP, CAP) for {} others", dropped.len()),
         &format!("setpriv --bounding-set -all,+{}", names(keep)),
@@ -189,7 +181,7 @@ fn cut_capabilities(keep: &CapsHashSet) -> Result<()> {
 fn set_no_new_privs() -> Result<()> {
     explain::step(
         "prctl(PR_SET_NO_NEW_PRIVS, 1)",
-        "setpriv --no-new-privs (docker: --security-opt no-new-privileges)",
+        "setpriv --no-new-privs; runc: process.noNewPrivileges",
     );
     nix::sys::prctl::set_no_new_privs().context("prctl(PR_SET_NO_NEW_PRIVS)")
 }
@@ -216,7 +208,7 @@ fn install_seccomp_filter(profile: &Profile) -> Result<()> {
     }
     explain::step(
         &format!("seccomp(SECCOMP_SET_MODE_FILTER, BPF of {rules} rules)"),
-        "(docker: its default profile, or --security-opt seccomp=PROFILE.json)",
+        "runc: linux.seccomp (docker: --security-opt seccomp=PROFILE.json)",
     );
     filter.load().context("seccomp(SECCOMP_SET_MODE_FILTER)")
 }

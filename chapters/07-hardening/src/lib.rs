@@ -17,6 +17,7 @@
 
 pub mod confine;
 pub mod paths;
+pub mod pod;
 
 use anyhow::Result;
 use ch01::{Layer, Process};
@@ -60,9 +61,10 @@ pub fn run(args: &RunArgs) -> Result<i32> {
     ch01::run(&process, &mut layers)
 }
 
-/// `ch07 cleanup`: what killed runs of chapters 07 to 03 left.
-pub fn cleanup(bridge: &ch03::BridgeArgs, all: bool) -> Result<i32> {
-    let status = ch05::cleanup(bridge, all)?;
+/// `ch07 cleanup`: the pods whose pause is gone, and what killed runs of
+/// chapters 07 to 03 left.
+pub fn cleanup(args: &ch03::CleanupArgs) -> Result<i32> {
+    let status = ch06::cleanup::<pod::Hardening>(args)?;
     paths::remove_stale_groups()?;
     Ok(status)
 }

@@ -66,14 +66,16 @@ const DEVICES: &str = "/sys/fs/cgroup/devices";
 
 /// This chapter's filesystem layer.
 pub fn layers() -> Result<Vec<Box<dyn Layer>>> {
+    layers_at(&Path::new(ch05::PARENT_GROUP).join(std::process::id().to_string()))
+}
+
+/// The layer, with `group` as the v1 devices group (a pod's container
+/// names its group as chapter 06 does its cgroups).
+pub fn layers_at(group: &Path) -> Result<Vec<Box<dyn Layer>>> {
     let version = ch05::detect_version()?;
     let devices = Path::new(DEVICES);
     // v1 hosts without a devices hierarchy, and v2 hosts: see `Paths`.
-    let devices = (version == Version::V1 && devices.is_dir()).then(|| {
-        devices
-            .join(ch05::PARENT_GROUP)
-            .join(std::process::id().to_string())
-    });
+    let devices = (version == Version::V1 && devices.is_dir()).then(|| devices.join(group));
     Ok(vec![Box::new(Paths {
         version,
         devices,
@@ -117,11 +119,14 @@ impl Layer for Paths {
             ch01::enter_namespaces(CloneFlags::CLONE_NEWCGROUP)?;
         }
         mount_cgroupfs(self.version)?;
+        explain::oci("a message queue filesystem", "mounts[/dev/mqueue]");
         let no_exec = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
         mount_fs("mqueue", "/dev/mqueue", no_exec, None)?;
+        explain::oci("mask the kernel's files", "linux.maskedPaths");
         for path in MASKED {
             mask_path(path)?;
         }
+        explain::oci("the kernel's knobs read-only", "linux.readonlyPaths");
         for path in READ_ONLY {
             make_read_only(path)?;
         }
@@ -145,6 +150,7 @@ impl Layer for Paths {
 /// empties its list, and each line of `devices.allow` lets one kind of node
 /// back in. A disk made with `mknod` can then be made, never opened.
 fn allow_safe_devices(group: &Path) -> Result<()> {
+    explain::oci("the devices allow-list", "linux.resources.devices");
     ch05::write_file(&group.join("devices.deny"), "a")?;
     for rule in DEVICES_ALLOWED {
         ch05::write_file(&group.join("devices.allow"), rule)?;
@@ -211,6 +217,10 @@ fn attach_device_program() -> Result<()> {
 /// made its group the root of what a cgroup mount shows: the container
 /// sees its limits, not the host's tree, and cannot change them.
 fn mount_cgroupfs(version: Version) -> Result<()> {
+    explain::oci(
+        "its cgroups, read-only",
+        "mounts[/sys/fs/cgroup] (docker: --cgroupns)",
+    );
     let read_only =
         MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_RDONLY;
     if version == Version::V2 {
@@ -299,6 +309,11 @@ fn remount(target: &str, flags: MsFlags) -> Result<()> {
     let flags = MsFlags::MS_REMOUNT | flags;
     mount(None::<&str>, target, None::<&str>, flags, None::<&str>)
         .with_context(|| format!("remount {target}"))
+}
+
+/// `pod rm`: a pod's devices groups (its processes are gone).
+pub fn remove_pod_groups(pod_group: &Path) -> Result<()> {
+    cgroupfs::remove_with_members(&Path::new(DEVICES).join(pod_group), ch05::remove_group)
 }
 
 /// `ch07 cleanup`: the devices groups of killed runs (chapter 05's cleanup

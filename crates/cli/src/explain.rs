@@ -38,6 +38,12 @@ pub fn step(call: &str, shell: &str) {
     eprintln!("[{who}] {call:<52} ~ {shell}");
 }
 
+/// Print what the next steps do together, and the field of an OCI
+/// runtime's `config.json` that asks runc or crun for them (chapter 07).
+pub fn oci(what: &str, field: &str) {
+    step(&format!("# {what}"), &format!("runc: {field}"));
+}
+
 /// Quote words the way a shell would need them, for the "~ shell" column.
 pub fn shell_words<S: AsRef<str>>(words: &[S]) -> String {
     let quote = |word: &str| {

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use ch01::Process;
+use ch01::{Layer, Process};
 use ch03::ipam::Subnet;
 use ch04::ImageDefaults;
 use ch05::{Limits, Version};
@@ -16,16 +16,32 @@ use pfs_state::pods::{self, check_container_name, check_pod_name, Pod};
 /// `docker stop` does).
 pub const DEFAULT_TIMEOUT: u64 = 10;
 
-/// The `pod` subcommands of `ch06`.
+/// The `pod` subcommands of `ch06`; `L` is a later chapter's options of
+/// `create`, `run` and `exec`, and the layers they add ([`PodLayers`]).
 #[derive(clap::Subcommand)]
-pub enum PodCommand {
+pub enum PodCommand<L: PodLayers = NoLayers> {
     /// Start a pod: its pause process, in new network, IPC and UTS
     /// namespaces, with one address on the bridge
-    Create(CreateArgs),
+    Create {
+        #[command(flatten)]
+        args: CreateArgs,
+        #[command(flatten)]
+        more: L,
+    },
     /// Run CMD in a new container that joins the pod's namespaces
-    Run(PodRunArgs),
+    Run {
+        #[command(flatten)]
+        args: PodRunArgs,
+        #[command(flatten)]
+        more: L,
+    },
     /// Run CMD inside a running container of the pod (like `docker exec`)
-    Exec(ExecArgs),
+    Exec {
+        #[command(flatten)]
+        args: ExecArgs,
+        #[command(flatten)]
+        more: L,
+    },
     /// List the containers of one pod, or of all
     Ps { pod: Option<String> },
     /// List the pods
@@ -37,6 +53,47 @@ pub enum PodCommand {
     /// Stop the pod, and remove everything of it
     Rm(StopArgs),
 }
+
+/// What a later chapter adds to every process of a pod (chapter 07
+/// hardens them), with its options. Each method's default adds nothing.
+pub trait PodLayers: clap::Args {
+    /// More layers for a new process of `pod`: pause (`name` is "pause")
+    /// or a container.
+    fn layers(&self, _pod: &Pod, _name: &str) -> Result<Vec<Box<dyn Layer>>> {
+        Ok(Vec::new())
+    }
+
+    /// More layers for `pod exec`'s process, which joins a container.
+    fn exec_layers(&self) -> Result<Vec<Box<dyn Layer>>> {
+        Ok(Vec::new())
+    }
+
+    /// Undo what the layers made that outlives the pod's processes, once
+    /// they are gone (`pod stop`, `pod rm`, `cleanup`).
+    fn release(_pod: &Pod) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// The commands of a chapter that runs containers and pods (chapter 07):
+/// `R` is its `run` options, `L` what it adds to pods.
+#[derive(clap::Subcommand)]
+pub enum RunPodOrCleanup<R: clap::Args, L: PodLayers> {
+    /// Run CMD in a container (see `run --help` for this chapter's options)
+    Run(Box<R>),
+    /// Create, run in, inspect and remove pods
+    #[command(subcommand)]
+    Pod(PodCommand<L>),
+    /// Remove pods whose pause is gone, and what killed runs left; with
+    /// --all also the bridge
+    Cleanup(ch03::CleanupArgs),
+}
+
+/// Chapter 06's pods: no more options, no more layers.
+#[derive(clap::Args, Debug)]
+pub struct NoLayers {}
+
+impl PodLayers for NoLayers {}
 
 /// Options of `pod create`.
 #[derive(clap::Args, Debug)]

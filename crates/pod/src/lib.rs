@@ -6,7 +6,8 @@
 //! all. To be a runtime one can use, `ch06` also needs what is here:
 //!
 //! - the options of the `pod` commands ([`CreateArgs`], [`PodRunArgs`],
-//!   [`ExecArgs`], [`StopArgs`], the [`PodCommand`] list) and the checks
+//!   [`ExecArgs`], [`StopArgs`], the [`PodCommand`] list, and [`PodLayers`],
+//!   what a later chapter adds to a pod's processes) and the checks
 //!   `pod run` and `pod exec` start with ([`load_running_pod`]);
 //! - running detached ([`detach`]): pause, and `pod run -d`, outlive the
 //!   `ch06` that starts them;
@@ -26,7 +27,8 @@ mod ops;
 mod stop;
 
 pub use args::DEFAULT_TIMEOUT;
-pub use args::{load_running_pod, CreateArgs, ExecArgs, PodCommand, PodRunArgs, StopArgs};
+pub use args::{load_running_pod, NoLayers, PodLayers, RunPodOrCleanup};
+pub use args::{CreateArgs, ExecArgs, PodCommand, PodRunArgs, StopArgs};
 pub use files::{data_dir, forget, forget_exited_container, log_path, make_volumes, pause_rootfs};
 pub use ops::{doctor, logs};
 pub use pfs_image::cache::is_static_binary;

@@ -12,6 +12,21 @@ use caps::{Capability, CapsHashSet};
 use libseccomp::{ScmpAction, ScmpArgCompare, ScmpCompareOp};
 use serde_json::Value;
 
+/// Options of the process's confinement (Docker's names).
+#[derive(clap::Args, Debug)]
+#[group(skip)]
+pub struct ConfineArgs {
+    /// Add a capability to the default set (e.g. NET_ADMIN; ALL for all)
+    #[arg(long = "cap-add", value_name = "CAP")]
+    pub cap_add: Vec<String>,
+    /// Drop a capability from the default set (e.g. NET_RAW; ALL for all)
+    #[arg(long = "cap-drop", value_name = "CAP")]
+    pub cap_drop: Vec<String>,
+    /// seccomp=unconfined (no filter) or seccomp=PROFILE.json (Docker's format)
+    #[arg(long = "security-opt", value_name = "OPT")]
+    pub security_opt: Vec<String>,
+}
+
 /// The errno Docker's profiles return when a rule names none: EPERM.
 const EPERM: i32 = 1;
 

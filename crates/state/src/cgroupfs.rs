@@ -38,6 +38,21 @@ pub fn subdirectories(dir: &Path) -> Vec<PathBuf> {
         .unwrap_or_default()
 }
 
+/// Remove `group`, the groups inside it first (one level, as chapter 06's
+/// pod groups), then its parent if that is empty now. `remove` is chapter
+/// 05's (see below). Under `lock("cgroups")`.
+pub fn remove_with_members(group: &Path, remove: impl Fn(&Path) -> Result<()>) -> Result<()> {
+    let _lock = crate::lock("cgroups")?;
+    for member in subdirectories(group) {
+        remove(&member)?;
+    }
+    remove(group)?;
+    if let Some(parent) = group.parent() {
+        let _ = fs::remove_dir(parent);
+    }
+    Ok(())
+}
+
 /// `cleanup`: remove each of `groups` whose name, the PID of the run that
 /// made it, names no running process (a run killed with SIGKILL could not
 /// remove its group); then its parent, if that is empty now. `remove` is
