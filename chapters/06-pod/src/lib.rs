@@ -229,7 +229,7 @@ pub fn exec(args: &ExecArgs, more: &impl PodLayers) -> Result<i32> {
     let group = ch05::new_group_at(version, &pod.cgroup().join(&args.container));
     let process = args.process(pid, &pod.hostname)?;
     let mut layers: Vec<Box<dyn Layer>> = vec![Box::new(JoinContainer::new(pid, group))];
-    layers.extend(more.exec_layers()?);
+    layers.extend(more.exec_layers(&pod, &args.container)?);
     ch01::run(&process, &mut layers)
 }
 

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use ch01::{explain, Layer};
 use ch04::{mount_fs, remount_read_only};
-use ch05::{Membership, Version, PARENT_GROUP};
+use ch05::{Membership, Version};
 use nix::mount::{mount, MsFlags};
 use nix::sched::CloneFlags;
 use pfs_bpf::{DeviceRule, Insn, R0, R1, R2, R3, R4, R5};
@@ -69,8 +69,8 @@ pub fn layers() -> Result<Vec<Box<dyn Layer>>> {
     layers_at(&Path::new(ch05::PARENT_GROUP).join(std::process::id().to_string()))
 }
 
-/// The layer, with `group` as the v1 devices group (a pod's container
-/// names its group as chapter 06 does its cgroups).
+/// The layer, for the container's `group` (a pod's container names its
+/// group as chapter 06 does its cgroups).
 pub fn layers_at(group: &Path) -> Result<Vec<Box<dyn Layer>>> {
     let version = ch05::detect_version()?;
     let devices = Path::new(DEVICES);
@@ -78,6 +78,7 @@ pub fn layers_at(group: &Path) -> Result<Vec<Box<dyn Layer>>> {
     let devices = (version == Version::V1 && devices.is_dir()).then(|| devices.join(group));
     Ok(vec![Box::new(Paths {
         version,
+        group: group.to_path_buf(),
         devices,
         membership: Vec::new(),
     })])
@@ -92,6 +93,8 @@ pub fn layers_at(group: &Path) -> Result<Vec<Box<dyn Layer>>> {
 /// a program attached to chapter 05's group.
 pub struct Paths {
     version: Version,
+    /// The container's group, under each hierarchy's root.
+    group: PathBuf,
     /// v1: the container's group in the devices hierarchy.
     devices: Option<PathBuf>,
     membership: Vec<Membership>,
@@ -100,7 +103,7 @@ pub struct Paths {
 impl Layer for Paths {
     fn prepare(&mut self) -> Result<()> {
         if self.version == Version::V2 {
-            return attach_device_program(); // to the group chapter 05 made
+            return attach_device_program(&self.group); // to chapter 05's group
         }
         if let Some(group) = &self.devices {
             let _lock = pfs_state::lock("cgroups")?;
@@ -205,10 +208,9 @@ pub fn rule_checks(rule: &DeviceRule) -> Vec<Insn> {
 /// reads only the context) and attach it to chapter 05's group: from then
 /// on it decides for every process in the group. It goes away with the
 /// group.
-fn attach_device_program() -> Result<()> {
+fn attach_device_program(group: &Path) -> Result<()> {
     let program = pfs_bpf::load_device_program(&device_program(&DEVICES_ALLOWED)?)?;
-    let group = format!("/sys/fs/cgroup/{PARENT_GROUP}/{}", std::process::id());
-    pfs_bpf::attach_device_program(&program, Path::new(&group))
+    pfs_bpf::attach_device_program(&program, &Path::new("/sys/fs/cgroup").join(group))
 }
 // ANCHOR_END: attach_device_program
 
@@ -309,6 +311,29 @@ fn remount(target: &str, flags: MsFlags) -> Result<()> {
     let flags = MsFlags::MS_REMOUNT | flags;
     mount(None::<&str>, target, None::<&str>, flags, None::<&str>)
         .with_context(|| format!("remount {target}"))
+}
+
+/// `pod exec`: on v1 the command joins its container's devices group
+/// (on v2, chapter 06 puts it in the group that holds the program).
+pub fn join_devices_group(group: &Path) -> Result<Vec<Box<dyn Layer>>> {
+    let tasks = Path::new(DEVICES).join(group).join("tasks");
+    if !tasks.exists() {
+        return Ok(Vec::new());
+    }
+    Ok(vec![Box::new(JoinDevices {
+        membership: vec![ch05::open_membership(tasks)?],
+    })])
+}
+
+/// A command that joins an existing devices group.
+struct JoinDevices {
+    membership: Vec<Membership>,
+}
+
+impl Layer for JoinDevices {
+    fn setup_in_child(&mut self) -> Result<()> {
+        ch05::join_group(&self.membership)
+    }
 }
 
 /// `pod rm`: a pod's devices groups (its processes are gone).

@@ -24,17 +24,25 @@ impl PodLayers for Hardening {
     /// The filesystem's steps (the v1 devices group next to chapter 06's
     /// cgroups), then the process's.
     fn layers(&self, pod: &Pod, name: &str) -> Result<Vec<Box<dyn Layer>>> {
-        let mut layers = self.exec_layers()?;
-        if !self.privileged {
-            layers.splice(0..0, paths::layers_at(&pod.cgroup().join(name))?);
+        let confine = confine::layers(&self.confine)?; // check the flags first
+        if self.privileged {
+            return Ok(Vec::new());
         }
+        let mut layers = paths::layers_at(&pod.cgroup().join(name))?;
+        layers.extend(confine);
         Ok(layers)
     }
 
-    /// `pod exec` joins the container's mounts: only the process's steps.
-    fn exec_layers(&self) -> Result<Vec<Box<dyn Layer>>> {
-        let confine = confine::layers(&self.confine)?; // check the flags first
-        Ok(if self.privileged { Vec::new() } else { confine })
+    /// `pod exec` joins the container's mounts, and its device policy:
+    /// then the process's steps.
+    fn exec_layers(&self, pod: &Pod, name: &str) -> Result<Vec<Box<dyn Layer>>> {
+        let confine = confine::layers(&self.confine)?;
+        if self.privileged {
+            return Ok(Vec::new());
+        }
+        let mut layers = paths::join_devices_group(&pod.cgroup().join(name))?;
+        layers.extend(confine);
+        Ok(layers)
     }
 
     fn release(pod: &Pod) -> Result<()> {

@@ -154,7 +154,7 @@ fn pause_every_container_and_exec_are_hardened_and_still_share_localhost() {
     let pod = host.pod("hard");
     assert_hardened(&host_status(pod.pause.unwrap()), "pause");
     // cgroup v1: pause is in a devices group of the pod's, with runc's
-    // allow-list; v2 has no devices file (the capability drop closes it).
+    // allow-list; v2 has no devices file (a program on each group instead).
     let devices = Path::new("/sys/fs/cgroup/devices").join(pod.cgroup());
     if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
         assert!(!devices.exists(), "a devices group on cgroup v2");
@@ -190,6 +190,15 @@ fn pause_every_container_and_exec_are_hardened_and_still_share_localhost() {
     assert_ne!(output.status.code(), Some(0));
     let said = stderr(&output);
     assert!(said.contains("permission denied"), "{said}");
+
+    // The device policy holds for `pod exec` too (it joins the container's
+    // devices group on v1, its group with the program on v2): a node can
+    // be made (CAP_MKNOD is Docker's), not opened.
+    let twin = "mknod /tun c 10 200 && true < /tun && echo opened";
+    let output = host.ch07(&["pod", "exec", "hard", "web", "--", "sh", "-c", twin]);
+    let said = stderr(&output);
+    assert!(!String::from_utf8_lossy(&output.stdout).contains("opened"));
+    assert!(said.contains("Operation not permitted"), "{said}");
 
     host.rm_leaving_nothing("hard");
 }

@@ -63,8 +63,8 @@ pub trait PodLayers: clap::Args {
         Ok(Vec::new())
     }
 
-    /// More layers for `pod exec`'s process, which joins a container.
-    fn exec_layers(&self) -> Result<Vec<Box<dyn Layer>>> {
+    /// More layers for `pod exec`'s process, which joins container `name`.
+    fn exec_layers(&self, _pod: &Pod, _name: &str) -> Result<Vec<Box<dyn Layer>>> {
         Ok(Vec::new())
     }
 
