@@ -1,0 +1,139 @@
+//! What a run may leave on the host, listed line by line, so that two
+//! snapshots can be compared: every line in the second that was not in the
+//! first is a leftover.
+//!
+//! - mounts: /proc/self/mountinfo (mount point, type, source);
+//! - cgroups: every group under a `pods-from-scratch` group of each hierarchy;
+//! - state: every file under the state directory (`$PFS_STATE_DIR` or
+//!   /run/pods-from-scratch), with the lease files' lines; the data
+//!   directory's `containers` and `pods` (images and root filesystems are a
+//!   cache, meant to stay);
+//! - processes: every process in another PID namespace than ours (a
+//!   container's), and every process of a chapter binary or pause;
+//! - network: the links of the host's network namespace (each part runs its
+//!   containers in a throwaway namespace of its own, see testkit::NetSandbox,
+//!   and compares that one itself).
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub struct Snapshot(BTreeSet<String>);
+
+impl Snapshot {
+    pub fn take() -> Snapshot {
+        let mut lines = BTreeSet::new();
+        mounts(&mut lines);
+        cgroups(&mut lines);
+        state(&mut lines);
+        processes(&mut lines);
+        host_links(&mut lines);
+        Snapshot(lines)
+    }
+
+    /// What is here now and was not in `before`.
+    pub fn leftovers_since(&self, before: &Snapshot) -> Vec<String> {
+        self.0.difference(&before.0).cloned().collect()
+    }
+}
+
+fn mounts(lines: &mut BTreeSet<String>) {
+    let table = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    for line in table.lines() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let after = fields
+            .iter()
+            .position(|f| *f == "-")
+            .unwrap_or(fields.len());
+        let (point, kind, source) = (
+            fields.get(4).unwrap_or(&"?"),
+            fields.get(after + 1).unwrap_or(&"?"),
+            fields.get(after + 2).unwrap_or(&"?"),
+        );
+        lines.insert(format!("mount {point} ({kind} from {source})"));
+    }
+}
+
+fn cgroups(lines: &mut BTreeSet<String>) {
+    let mut roots = vec![PathBuf::from("/sys/fs/cgroup")];
+    for entry in fs::read_dir("/sys/fs/cgroup")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        roots.push(entry.path());
+    }
+    for root in roots {
+        walk(&root.join("pods-from-scratch"), &mut |dir| {
+            if dir.is_dir() {
+                lines.insert(format!("cgroup {}", dir.display()));
+            }
+        });
+    }
+}
+
+fn state(lines: &mut BTreeSet<String>) {
+    let state_dir = std::env::var_os("PFS_STATE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "/run/pods-from-scratch".into());
+    let data_dir = std::env::var_os("PFS_DATA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "/var/lib/pods-from-scratch".into());
+    let mut note = |path: &Path| {
+        // Lock files stay by design (flock); their presence is no leftover.
+        if path.extension().is_some_and(|e| e == "lock") {
+            return;
+        }
+        lines.insert(format!("file {}", path.display()));
+        if path.parent().is_some_and(|p| p.ends_with("leases")) {
+            for lease in fs::read_to_string(path).unwrap_or_default().lines() {
+                lines.insert(format!("lease {}: {lease}", path.display()));
+            }
+        }
+    };
+    walk(&state_dir, &mut note);
+    walk(&data_dir.join("containers"), &mut note);
+    walk(&data_dir.join("pods"), &mut note);
+}
+
+fn processes(lines: &mut BTreeSet<String>) {
+    let ours = fs::read_link("/proc/self/ns/pid").ok();
+    for entry in fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let pid = entry.file_name().to_string_lossy().into_owned();
+        if !pid.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let comm = fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+        let comm = comm.trim();
+        let other_namespace = fs::read_link(entry.path().join("ns/pid")).ok() != ours;
+        let ours_by_name = comm == "pause" || (comm.len() == 4 && comm.starts_with("ch0"));
+        if (other_namespace || ours_by_name) && !comm.is_empty() {
+            lines.insert(format!("process {pid} {comm}"));
+        }
+    }
+}
+
+fn host_links(lines: &mut BTreeSet<String>) {
+    let output = Command::new("ip").args(["-o", "link", "show"]).output();
+    let listing = output.map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+    for line in listing.unwrap_or_default().lines() {
+        // "3: name@peer: <FLAGS> ..." -> the name only (flags and counters move).
+        if let Some(name) = line.split(": ").nth(1) {
+            lines.insert(format!("host link {name}"));
+        }
+    }
+}
+
+/// Call `note` on `dir` and everything below it (nothing if it is missing).
+fn walk(dir: &Path, note: &mut dyn FnMut(&Path)) {
+    if !dir.exists() {
+        return;
+    }
+    note(dir);
+    if dir.is_dir() && !dir.is_symlink() {
+        for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+            walk(&entry.path(), note);
+        }
+    }
+}
