@@ -3,6 +3,8 @@
 //! temporary directory, and OCI images built with `umoci` and pushed with
 //! `skopeo`, as PEERS.md describes. Nothing here reaches beyond loopback.
 
+pub mod proxy;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

@@ -3,7 +3,7 @@
 //! stream matches the digest the manifest names.
 
 use crate::progress::interrupted;
-use crate::registry::Registry;
+use crate::registry::{root_cause, Registry};
 use crate::store::{Store, WorkDir};
 use anyhow::{anyhow, bail, Context, Result};
 use indicatif::ProgressBar;
@@ -43,6 +43,9 @@ pub(crate) struct BlobReader {
     copy: Option<(BufWriter<File>, PathBuf)>,
     hasher: Sha256,
     read: u64,
+    /// The first error reading the input (the network cut, a reset): what
+    /// `finish` reports, rather than the size mismatch it leads to.
+    broken: Option<String>,
     expected_digest: Digest,
     expected_size: u64,
     progress: ProgressBar,
@@ -82,6 +85,7 @@ pub(crate) fn open_blob(
         copy,
         hasher: Sha256::new(),
         read: 0,
+        broken: None,
         expected_digest: digest.clone(),
         expected_size: descriptor.size(),
         progress,
@@ -93,7 +97,9 @@ impl Read for BlobReader {
         if interrupted() {
             return Err(io::Error::other("interrupted"));
         }
-        let n = self.input.read(buf)?;
+        let n = self.input.read(buf).inspect_err(|e| {
+            self.broken.get_or_insert_with(|| root_cause(e));
+        })?;
         self.read += n as u64;
         if self.read > self.expected_size {
             // A registry cannot make us read (or store) more than the
@@ -119,7 +125,14 @@ impl BlobReader {
         // A read error (network, Ctrl-C) says nothing about the blob: the
         // partial copy goes with the work directory, the cache stays.
         io::copy(&mut self, &mut io::sink()).context("read the blob")?;
-        let verdict = self.verify();
+        let verdict = match &self.broken {
+            Some(cause) => Err(anyhow!(
+                "reading the blob broke off after {} of {} bytes: {cause}",
+                self.read,
+                self.expected_size
+            )),
+            None => self.verify(),
+        };
         match self.copy.take() {
             Some((file, partial)) if verdict.is_ok() => {
                 file.into_inner().map_err(|e| e.into_error())?;

@@ -149,7 +149,7 @@ impl Registry {
 }
 
 /// The innermost error: "Connection refused (os error 111)".
-fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
     let mut cause = error;
     while let Some(source) = cause.source() {
         cause = source;
