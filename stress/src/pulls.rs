@@ -4,7 +4,7 @@
 //! (testkit::registry::proxy), each case in a data directory of its own:
 //!
 //! - killed: the proxy stalls mid-blob, the puller is SIGKILLed there, then
-//!   the image is pulled again;
+//!   the image is pulled again (or a pull that was waiting takes over);
 //! - at once: two pulls of one image, started together, then two that
 //!   surely overlap (the second waits on the first one's lock);
 //! - full disk: the data directory on a tmpfs too small for the image;
@@ -40,8 +40,12 @@ const FULL_DISKS: [&str; 2] = ["size=256k", "size=1536k"];
 
 pub fn run(report: &mut Report) -> Result<()> {
     let mut pulls = Pulls::setup().context("set up the registry and the image")?;
-    let cases: [(&str, fn(&mut Pulls) -> Result<()>); 4] = [
+    let cases: [(&str, fn(&mut Pulls) -> Result<()>); 5] = [
         ("killed mid-blob, then pulled again", killed_mid_blob),
+        (
+            "killed mid-blob, another pull waiting",
+            killed_while_another_waits,
+        ),
         ("two pulls at once", at_once),
         ("full disk", full_disk),
         ("a registry that misbehaves", bad_registry),
@@ -197,6 +201,34 @@ fn killed_mid_blob(pulls: &mut Pulls) -> Result<()> {
     );
     pulls.killed += 1;
     pulls.good_pull(&data.path)
+}
+
+/// As above, but a second pull of the image already waits for the first
+/// one's lock when the first is killed: it takes over, and must leave no
+/// trace of the killed pull either.
+fn killed_while_another_waits(pulls: &mut Pulls) -> Result<()> {
+    let data = TempDir::new("stress-pull-taken-over");
+    pulls.proxy.inject(Fault::Stall { after: MID_BLOB });
+    let mut first = pulls.start(&data.path)?;
+    let stalled = pulls.proxy.wait_until_stalled(Duration::from_secs(30));
+    let second = pulls.start(&data.path)?;
+    let waiting = stalled && waits_for_a_lock(&second, Duration::from_secs(30));
+    nix::sys::signal::kill(nix_pid(&first), nix::sys::signal::Signal::SIGKILL)?;
+    first.wait()?;
+    pulls.proxy.release();
+    let output = second.wait_with_output()?;
+    ensure!(stalled, "the first pull never reached the stall mid-blob");
+    ensure!(
+        waiting,
+        "the second pull never waited for the first one's lock"
+    );
+    ensure!(
+        output.status.success(),
+        "the second pull failed: {}",
+        stderr(&output)
+    );
+    pulls.killed += 1;
+    pulls.check_image(&data.path)
 }
 
 /// Two pulls started together; then two that surely overlap: the second
@@ -387,7 +419,10 @@ fn verify_image(data: &Path, busybox: &Path) -> Result<Vec<String>> {
 
 /// See the module's documentation for what is stray.
 fn stray_files(data: &Path, named: Option<&[String]>) -> Result<Vec<String>> {
-    let mut stray: Vec<String> = files(&data.join("tmp"));
+    let mut stray: Vec<String> = files(&data.join("tmp"))
+        .into_iter()
+        .map(|f| format!("tmp/{f}"))
+        .collect();
     let elsewhere = files(data).into_iter().filter(|f| !f.starts_with("tmp/"));
     stray.extend(elsewhere.filter(|f| f.ends_with(".partial")));
     for blob in fs::read_dir(data.join("blobs/sha256"))?.flatten() {

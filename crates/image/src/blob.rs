@@ -39,7 +39,7 @@ pub(crate) struct BlobReader {
     pub(crate) source: BlobSource,
     /// Where the verified blob is kept: `blobs/sha256/HEX`.
     cached: PathBuf,
-    /// While downloading: the temporary copy (`tmp/PID-N/HEX.partial`).
+    /// While downloading: the temporary copy (`tmp/PID-N-NAME/HEX.partial`).
     copy: Option<(BufWriter<File>, PathBuf)>,
     hasher: Sha256,
     read: u64,
@@ -110,8 +110,10 @@ impl Read for BlobReader {
             )));
         }
         self.hasher.update(&buf[..n]);
-        if let Some((file, _)) = &mut self.copy {
-            file.write_all(&buf[..n])?;
+        if let Some((file, path)) = &mut self.copy {
+            // Name the file: on a full disk, the user must see which disk.
+            file.write_all(&buf[..n])
+                .map_err(|e| write_error(path, e))?;
         }
         self.progress.inc(n as u64);
         Ok(n)
@@ -122,20 +124,22 @@ impl BlobReader {
     /// Read what is left, then check size and digest. A good download joins
     /// the cache; a bad blob is deleted (from the cache too), never kept.
     pub(crate) fn finish(mut self) -> Result<()> {
-        // A read error (network, Ctrl-C) says nothing about the blob: the
-        // partial copy goes with the work directory, the cache stays.
-        io::copy(&mut self, &mut io::sink()).context("read the blob")?;
-        let verdict = match &self.broken {
-            Some(cause) => Err(anyhow!(
+        let drained = io::copy(&mut self, &mut io::sink());
+        let verdict = match (&self.broken, drained) {
+            (Some(cause), _) => Err(anyhow!(
                 "reading the blob broke off after {} of {} bytes: {cause}",
                 self.read,
                 self.expected_size
             )),
-            None => self.verify(),
+            // Another read error (Ctrl-C, a write) says nothing about the
+            // blob: the partial copy goes with the work directory.
+            (None, Err(e)) => return Err(e).context("read the blob"),
+            (None, Ok(_)) => self.verify(),
         };
         match self.copy.take() {
             Some((file, partial)) if verdict.is_ok() => {
-                file.into_inner().map_err(|e| e.into_error())?;
+                file.into_inner()
+                    .map_err(|e| write_error(&partial, e.into_error()))?;
                 fs::rename(&partial, &self.cached).context("add the blob to the cache")?;
             }
             Some((file, partial)) => {
@@ -164,6 +168,10 @@ impl BlobReader {
     }
 }
 // ANCHOR_END: blob_reader
+
+fn write_error(path: &std::path::Path, error: io::Error) -> io::Error {
+    io::Error::new(error.kind(), format!("write {}: {error}", path.display()))
+}
 
 // ANCHOR: verify_digest
 /// The heart of content addressing: the name of a blob is the sha256 of
@@ -195,5 +203,63 @@ mod tests {
         assert!(verify_digest(&empty, &sha256_digest(b""), "blob").is_ok());
         let error = verify_digest(&empty, &sha256_digest(b"x"), "blob").unwrap_err();
         assert!(error.to_string().contains("digest mismatch"));
+    }
+
+    /// A blob reader as `open_blob` makes it for a download from `input`,
+    /// copied to `copy`, and promised to be `size` bytes.
+    fn downloading(input: impl Read + 'static, size: u64, copy: PathBuf) -> BlobReader {
+        let file = File::create(&copy).unwrap();
+        BlobReader {
+            input: Box::new(input),
+            source: BlobSource::Registry,
+            cached: copy.with_extension("cached"),
+            copy: Some((BufWriter::with_capacity(1 << 20, file), copy)),
+            hasher: Sha256::new(),
+            read: 0,
+            broken: None,
+            expected_digest: sha256_digest(b"x"),
+            expected_size: size,
+            progress: ProgressBar::hidden(),
+        }
+    }
+
+    /// What hyper says when the registry closes the connection mid-body.
+    struct CutOff;
+    impl Read for CutOff {
+        fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+            let cause = "end of file before message length reached";
+            Err(io::Error::new(io::ErrorKind::UnexpectedEof, cause))
+        }
+    }
+
+    #[test]
+    fn a_cut_download_says_it_broke_off_not_a_size_mismatch() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = io::Cursor::new(b"abc".to_vec()).chain(CutOff);
+        let mut blob = downloading(input, 10, dir.path().join("blob.partial"));
+        // The unpacker sees the error first; then `finish` reports it.
+        assert!(io::copy(&mut blob, &mut io::sink()).is_err());
+        let error = format!("{:#}", blob.finish().unwrap_err());
+        assert!(
+            error.starts_with("reading the blob broke off after 3 of 10 bytes: end of file"),
+            "{error}"
+        );
+        assert!(!dir.path().join("blob.partial").exists());
+    }
+
+    #[test]
+    fn a_full_disk_names_the_file_it_could_not_write() {
+        let dir = tempfile::tempdir().unwrap();
+        // /dev/full: every write fails with ENOSPC. Through a link: the
+        // failed download removes its copy (the link, not the device).
+        let copy = dir.path().join("blob.partial");
+        std::os::unix::fs::symlink("/dev/full", &copy).unwrap();
+        let input = io::Cursor::new(vec![0u8; 2 << 20]); // more than the buffer
+        let error = format!(
+            "{:#}",
+            downloading(input, 2 << 20, copy).finish().unwrap_err()
+        );
+        let expected = format!("write {}/blob.partial: No space left", dir.path().display());
+        assert!(error.contains(&expected), "{error}");
     }
 }

@@ -29,7 +29,7 @@
 //! blobs/sha256/HEX     verified blobs (layers and configs), reused by later pulls
 //! images/NAME/rootfs   the unpacked image, with manifest.json, config.json, digest
 //! locks/NAME.lock      held while NAME is pulled: one pull of an image at a time
-//! tmp/PID-N/           a pull in progress; removed when it fails
+//! tmp/PID-N-NAME/      a pull of NAME in progress; removed when it fails
 //! ```
 //!
 //! A pull builds everything in `tmp/` and renames the result into

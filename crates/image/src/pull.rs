@@ -48,7 +48,7 @@ pub fn pull(args: &PullArgs) -> Result<PathBuf> {
         say(&format!("{reference} is up to date ({})", manifest.digest));
         return Ok(image_dir.join("rootfs"));
     }
-    let work = store.new_work_dir()?;
+    let work = store.new_work_dir(&reference)?;
     let config = fetch_config(&mut registry, &store, &work, manifest.image.config())?;
     let layers = manifest.image.layers();
     for (index, layer) in layers.iter().enumerate() {

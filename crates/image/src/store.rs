@@ -15,7 +15,7 @@ pub(crate) struct Store {
     root: PathBuf,
 }
 
-/// A pull's private work directory (`tmp/PID-N`): the rootfs being built
+/// A pull's private work directory (`tmp/PID-N-NAME`): the rootfs being built
 /// and partial blobs. Removed when dropped, which happens on every error.
 pub(crate) struct WorkDir {
     pub(crate) path: PathBuf,
@@ -42,7 +42,7 @@ impl Store {
             let dir = root.join(dir);
             fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
         }
-        store.remove_stale_work_dirs();
+        store.remove_stale_work_dirs(None);
         Ok(store)
     }
 
@@ -65,16 +65,21 @@ impl Store {
         )
     }
 
-    /// `tmp/PID-N`, with an empty `rootfs` in it, private to root: nobody
-    /// else may change it while we unpack (see `unpack`).
-    pub(crate) fn new_work_dir(&self) -> Result<WorkDir> {
+    /// `tmp/PID-N-NAME` for the image `NAME`, whose lock we hold, with an
+    /// empty `rootfs` in it, private to root: nobody else may change it
+    /// while we unpack (see `unpack`).
+    pub(crate) fn new_work_dir(&self, locked: &Reference) -> Result<WorkDir> {
         use std::os::unix::fs::DirBuilderExt;
+        let name = locked.dir_name();
+        // The pull we waited for may have been killed meanwhile: its PID
+        // may not look gone yet (a zombie), but its work is stale.
+        self.remove_stale_work_dirs(Some(&name));
         static COUNT: AtomicUsize = AtomicUsize::new(0);
         let n = COUNT.fetch_add(1, Ordering::SeqCst);
         let path = self
             .root
             .join("tmp")
-            .join(format!("{}-{n}", std::process::id()));
+            .join(format!("{}-{n}-{name}", std::process::id()));
         fs::DirBuilder::new()
             .mode(0o700)
             .create(&path)
@@ -110,15 +115,19 @@ impl Store {
     // ANCHOR_END: install
 
     /// Work directories of pulls that died without cleaning up (killed,
-    /// power cut): their process is gone.
-    fn remove_stale_work_dirs(&self) {
+    /// power cut): their process is gone, or they are of the image whose
+    /// lock we hold (`locked`), so no pull of it runs.
+    fn remove_stale_work_dirs(&self, locked: Option<&str>) {
         let Ok(entries) = fs::read_dir(self.root.join("tmp")) else {
             return;
         };
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            let pid = name.split('-').next().unwrap_or_default();
-            if !pid.is_empty() && !Path::new("/proc").join(pid).exists() {
+            // PID and N are numbers: the image's name is all after them.
+            let mut parts = name.splitn(3, '-');
+            let (pid, image) = (parts.next().unwrap_or_default(), parts.nth(1));
+            let dead = !pid.is_empty() && !Path::new("/proc").join(pid).exists();
+            if dead || (image.is_some() && image == locked) {
                 let _ = fs::remove_dir_all(entry.path());
             }
         }
@@ -136,4 +145,38 @@ fn blob_file(root: &Path, digest: &Digest) -> PathBuf {
 pub(crate) fn is_up_to_date(image_dir: &Path, digest: &Digest) -> bool {
     let recorded = fs::read_to_string(image_dir.join("digest")).unwrap_or_default();
     recorded == digest.as_ref() && image_dir.join("rootfs").is_dir()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_work_dir_removes_those_of_killed_pulls() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let image = crate::parse_reference("127.0.0.1:5000/stress:v1").unwrap();
+        let other = crate::parse_reference("127.0.0.1:5000/stress:v1-old").unwrap();
+        let stale = |pid: u32, name: &str| {
+            let path = dir.path().join(format!("tmp/{pid}-9-{name}"));
+            fs::create_dir_all(path.join("rootfs")).unwrap();
+            fs::write(path.join("0123.partial"), "half a blob").unwrap();
+            path
+        };
+        // A pull that was alive at `open` (we waited for its lock), then
+        // killed: its PID is gone.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = stale(child.id(), &other.dir_name());
+        child.wait().unwrap();
+        // A pull of our image that still looks alive (a zombie not reaped
+        // yet: here, our own PID): we hold the lock, so it is dead.
+        let ours = stale(std::process::id(), &image.dir_name());
+        // Another image's pull, alive: not ours to touch.
+        let running = stale(std::process::id(), &other.dir_name());
+        let work = store.new_work_dir(&image).unwrap();
+        assert!(!dead.exists(), "a dead pull's work is still there");
+        assert!(!ours.exists(), "a killed pull of our image left its work");
+        assert!(running.exists(), "a running pull's work was removed");
+        assert!(work.rootfs().is_dir());
+    }
 }
