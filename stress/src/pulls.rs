@@ -38,9 +38,12 @@ const MID_BLOB: u64 = 128 * 1024;
 /// enough for the layer but not for its files (~2 MB).
 const FULL_DISKS: [&str; 2] = ["size=256k", "size=1536k"];
 
+/// One case of this part: it fails with what did not hold.
+type Case = fn(&mut Pulls) -> Result<()>;
+
 pub fn run(report: &mut Report) -> Result<()> {
     let mut pulls = Pulls::setup().context("set up the registry and the image")?;
-    let cases: [(&str, fn(&mut Pulls) -> Result<()>); 5] = [
+    let cases: [(&str, Case); 5] = [
         ("killed mid-blob, then pulled again", killed_mid_blob),
         (
             "killed mid-blob, another pull waiting",
