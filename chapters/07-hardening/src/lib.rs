@@ -17,8 +17,9 @@
 
 pub mod confine;
 pub mod paths;
+pub mod userns;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use ch01::{Layer, Process};
 
 /// `run` options: chapter 05's, plus this chapter's.
@@ -28,6 +29,9 @@ pub struct RunArgs {
     /// Turn off every step of this chapter (like `docker run --privileged`)
     #[arg(long)]
     pub privileged: bool,
+    /// Map the container's root to an unprivileged host range (see userns)
+    #[arg(long)]
+    pub userns: bool,
     #[command(flatten)]
     pub confine: confine::ConfineArgs,
     #[command(flatten)]
@@ -45,12 +49,31 @@ impl RunArgs {
 /// the process's (the last of which runs right before `execve`).
 pub fn layers(args: &RunArgs) -> Result<Vec<Box<dyn Layer>>> {
     let confine = confine::layers(&args.confine)?; // check the flags first
+    check_userns(args)?;
     let mut layers = ch05::layers(&args.ch05)?;
+    if args.userns {
+        let image = ch04::rootfs::resolve(&args.ch05.ch04.rootfs)?;
+        layers.insert(0, Box::new(userns::layer(image)));
+    }
     if !args.privileged {
         layers.extend(paths::layers()?);
         layers.extend(confine);
     }
     Ok(layers)
+}
+
+/// What a user namespace cannot be given (Docker refuses them too).
+fn check_userns(args: &RunArgs) -> Result<()> {
+    if !args.userns {
+        return Ok(());
+    }
+    if args.privileged {
+        bail!("--userns and --privileged cannot be used together: a privileged container is root on the host");
+    }
+    if args.ch05.ch04.ch03.net.starts_with("container:") {
+        bail!("--userns cannot join another container's network (--net container:NAME)");
+    }
+    Ok(())
 }
 
 /// `ch07 run`: chapter 01's runtime with the layers of chapters 02 to 07.
