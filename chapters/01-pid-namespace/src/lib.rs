@@ -259,6 +259,7 @@ fn fork_child(layers: &mut [Box<dyn Layer>]) -> Result<ForkResult> {
     unsafe { fork() }.context("fork")
 }
 
+// ANCHOR: fork_into_new_user_namespace
 /// Namespaces belong to the user namespace their maker is in, so a user
 /// namespace comes first; we cannot unshare one (we would move into it):
 /// `clone` makes it and the PID namespace it owns with the child.
@@ -277,6 +278,7 @@ fn fork_into_new_user_namespace() -> Result<ForkResult> {
         }),
     }
 }
+// ANCHOR_END: fork_into_new_user_namespace
 
 // ANCHOR: restore_pid_namespace_for_children
 /// After the fork, point our own `pid_for_children` back at our namespace:

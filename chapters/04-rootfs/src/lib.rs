@@ -26,7 +26,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use ch01::{explain, Layer, Process};
-use nix::errno::Errno;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::CloneFlags;
 use nix::sys::stat::{makedev, mknod, Mode, SFlag};
@@ -159,8 +158,12 @@ impl Layer for Rootfs {
             &root,
         )?;
         volumes::mount_volumes(&root, &self.volumes)?;
+        explain::step(
+            &format!("chdir({root:?})"),
+            &format!("cd {}", root.display()),
+        );
         chdir(&root).with_context(|| format!("chdir {}", root.display()))?;
-        mount_proc_sys_dev_tmp()?;
+        mount_proc_sys_dev_tmp()?; // relative to the new root: see its doc
         pivot_into(&root)?;
         if self.read_only {
             remount_read_only("/")?;
@@ -313,7 +316,7 @@ pub fn make_device_nodes() -> Result<()> {
         );
         let mode = Mode::from_bits_truncate(0o666);
         let made = mknod(path.as_str(), SFlag::S_IFCHR, mode, makedev(major, minor));
-        if made == Err(Errno::EPERM) {
+        if made == Err(nix::errno::Errno::EPERM) {
             // No node is made in a user namespace: show the host's (runc's way).
             fs::File::create(&path).with_context(|| format!("create {path}"))?;
             volumes::bind_mount(&Path::new("/").join(&path), &path)?;

@@ -19,7 +19,7 @@ pub mod confine;
 pub mod paths;
 pub mod userns;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use ch01::{Layer, Process};
 
 /// `run` options: chapter 05's, plus this chapter's.
@@ -49,31 +49,17 @@ impl RunArgs {
 /// the process's (the last of which runs right before `execve`).
 pub fn layers(args: &RunArgs) -> Result<Vec<Box<dyn Layer>>> {
     let confine = confine::layers(&args.confine)?; // check the flags first
-    check_userns(args)?;
+    let net = &args.ch05.ch04.ch03.net;
+    pfs_security::userns::check_options(args.userns, args.privileged, net)?;
     let mut layers = ch05::layers(&args.ch05)?;
     if args.userns {
-        let image = ch04::rootfs::resolve(&args.ch05.ch04.rootfs)?;
-        layers.insert(0, Box::new(userns::layer(image)));
+        layers.insert(0, userns::layer(&args.ch05.ch04.rootfs)?); // first
     }
     if !args.privileged {
         layers.extend(paths::layers()?);
         layers.extend(confine);
     }
     Ok(layers)
-}
-
-/// What a user namespace cannot be given (Docker refuses them too).
-fn check_userns(args: &RunArgs) -> Result<()> {
-    if !args.userns {
-        return Ok(());
-    }
-    if args.privileged {
-        bail!("--userns and --privileged cannot be used together: a privileged container is root on the host");
-    }
-    if args.ch05.ch04.ch03.net.starts_with("container:") {
-        bail!("--userns cannot join another container's network (--net container:NAME)");
-    }
-    Ok(())
 }
 
 /// `ch07 run`: chapter 01's runtime with the layers of chapters 02 to 07.

@@ -4,10 +4,14 @@
 
 use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use nix::libc;
+use nix::sched::{unshare, CloneFlags};
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::waitpid;
+use nix::unistd::{chown, fork, pause, pipe, read, write, ForkResult, Gid, Pid, Uid};
 
 /// The range used when /etc/subuid (or /etc/subgid) has no entry for root:
 /// where `useradd` starts the first user's, 65536 ids as Docker takes.
@@ -30,6 +34,85 @@ impl IdRange {
     }
 }
 
+/// Root's ranges of uids and gids: /etc/subuid's and /etc/subgid's.
+pub fn ranges() -> (IdRange, IdRange) {
+    (
+        range_for_root(Path::new("/etc/subuid")),
+        range_for_root(Path::new("/etc/subgid")),
+    )
+}
+
+/// What `--userns` cannot be given (Docker refuses them too): before
+/// anything is made, one clear line.
+pub fn check_options(userns: bool, privileged: bool, net: &str) -> Result<()> {
+    if userns && privileged {
+        bail!("--userns and --privileged cannot be used together: a privileged container is root on the host");
+    }
+    if userns && net.starts_with("container:") {
+        bail!("--userns cannot join another container's network (--net container:NAME): its user namespace does not own it");
+    }
+    Ok(())
+}
+
+/// A user namespace, kept by file: a holder process unshares it and
+/// waits; `map` writes its maps (given the holder's PID); then the holder
+/// is killed and reaped (the namespace lives on in the file).
+pub fn holder_user_namespace(map: impl FnOnce(Pid) -> Result<()>) -> Result<File> {
+    let (ready_r, ready_w) = pipe().context("pipe")?;
+    pfs_cli::explain::step(
+        "fork(); unshare(CLONE_NEWUSER) (a holder)",
+        "unshare --user sleep infinity &",
+    );
+    // SAFETY: the runtime has a single thread; the holder makes system
+    // calls only, then ends with _exit(2).
+    let holder = match unsafe { fork() }.context("fork")? {
+        ForkResult::Child => {
+            if unshare(CloneFlags::CLONE_NEWUSER).is_ok() && write(&ready_w, b"r").is_ok() {
+                pause(); // until killed
+            }
+            unsafe { libc::_exit(1) }
+        }
+        ForkResult::Parent { child } => child,
+    };
+    drop(ready_w);
+    let userns = match read(&ready_r, &mut [0u8; 1]) {
+        Ok(1) => map(holder).and_then(|()| {
+            File::open(format!("/proc/{holder}/ns/user")).context("open the user namespace")
+        }),
+        _ => Err(anyhow::anyhow!(
+            "unshare(CLONE_NEWUSER) failed in the holder"
+        )),
+    };
+    let _ = kill(holder, Signal::SIGKILL);
+    let _ = waitpid(holder, None);
+    userns
+}
+
+/// `chown` the directories `dirs` (under `parent`) to `uid`:`gid`.
+pub fn chown_dirs(parent: &Path, dirs: &[&str], uid: u32, gid: u32) -> Result<()> {
+    for dir in dirs.iter().map(|d| parent.join(d)) {
+        chown(&dir, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)))
+            .with_context(|| format!("chown {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// A detached copy of the mount tree at `path`, idmapped through `userns`.
+pub fn idmapped_tree(path: &Path, userns: &File) -> Result<OwnedFd> {
+    pfs_cli::explain::step(
+        &format!(
+            "open_tree({path:?}, OPEN_TREE_CLONE); mount_setattr(tree, MOUNT_ATTR_IDMAP, userns)"
+        ),
+        &format!(
+            "mount --bind -o X-mount.idmap=/proc/PID/ns/user {} TREE",
+            path.display()
+        ),
+    );
+    let tree = open_tree_clone(path)?;
+    set_idmap(&tree, userns)?;
+    Ok(tree)
+}
+
 /// Root's range in `file` (/etc/subuid or /etc/subgid), else [`FALLBACK`].
 pub fn range_for_root(file: &Path) -> IdRange {
     let text = std::fs::read_to_string(file).unwrap_or_default();
@@ -48,6 +131,27 @@ fn first_root_entry(text: &str) -> Option<IdRange> {
         let usable = (name == "root" || name == "0") && range.base > 0 && range.count > 0;
         usable.then_some(range)
     })
+}
+
+/// The container's root, host uid `uid`, must be able to walk down to
+/// `path` (the image, its overlay): check each directory on the way, so
+/// that a private one (`mktemp -d` makes them 0700) gets one clear line.
+pub fn check_reachable(paths: &[&PathBuf], uid: u32) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    for dir in paths.iter().flat_map(|path| path.ancestors().skip(1)) {
+        let Ok(meta) = std::fs::metadata(dir) else {
+            continue; // not made yet: it will be, searchable
+        };
+        if meta.uid() != uid && meta.mode() & 0o001 == 0 {
+            bail!(
+                "--userns: the container's root (host uid {uid}) cannot enter {} (mode {:o}): \
+                 let others search it (chmod o+x) or choose another data directory",
+                dir.display(),
+                meta.mode() & 0o7777
+            );
+        }
+    }
+    Ok(())
 }
 
 /// `open_tree(2)` with `OPEN_TREE_CLONE`: a detached copy of the mount at
@@ -98,6 +202,10 @@ pub fn set_idmap(tree: &OwnedFd, userns: &File) -> Result<()> {
 
 /// `move_mount(2)`: attach the detached mount `tree` on `target`.
 pub fn move_mount(tree: impl AsFd, target: &Path) -> Result<()> {
+    pfs_cli::explain::step(
+        &format!("move_mount(tree, {target:?})"),
+        &format!("mount --move TREE {}", target.display()),
+    );
     let c_target = std::ffi::CString::new(target.as_os_str().as_encoded_bytes())?;
     let empty = c"";
     // SAFETY: two paths and descriptors in, nothing kept.
