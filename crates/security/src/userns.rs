@@ -56,7 +56,8 @@ pub fn check_options(userns: bool, privileged: bool, net: &str) -> Result<()> {
 
 /// A user namespace, kept by file: a holder process unshares it and
 /// waits; `map` writes its maps (given the holder's PID); then the holder
-/// is killed and reaped (the namespace lives on in the file).
+/// is killed and reaped (the namespace lives on in the file), even if
+/// `map` fails or panics.
 pub fn holder_user_namespace(map: impl FnOnce(Pid) -> Result<()>) -> Result<File> {
     let (ready_r, ready_w) = pipe().context("pipe")?;
     pfs_cli::explain::step(
@@ -67,25 +68,30 @@ pub fn holder_user_namespace(map: impl FnOnce(Pid) -> Result<()>) -> Result<File
     // calls only, then ends with _exit(2).
     let holder = match unsafe { fork() }.context("fork")? {
         ForkResult::Child => {
+            let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
             if unshare(CloneFlags::CLONE_NEWUSER).is_ok() && write(&ready_w, b"r").is_ok() {
                 pause(); // until killed
             }
             unsafe { libc::_exit(1) }
         }
-        ForkResult::Parent { child } => child,
+        ForkResult::Parent { child } => Holder(child),
     };
     drop(ready_w);
-    let userns = match read(&ready_r, &mut [0u8; 1]) {
-        Ok(1) => map(holder).and_then(|()| {
-            File::open(format!("/proc/{holder}/ns/user")).context("open the user namespace")
-        }),
-        _ => Err(anyhow::anyhow!(
-            "unshare(CLONE_NEWUSER) failed in the holder"
-        )),
-    };
-    let _ = kill(holder, Signal::SIGKILL);
-    let _ = waitpid(holder, None);
-    userns
+    if read(&ready_r, &mut [0u8; 1]) != Ok(1) {
+        bail!("unshare(CLONE_NEWUSER) failed in the holder");
+    }
+    map(holder.0)?;
+    File::open(format!("/proc/{}/ns/user", holder.0)).context("open the user namespace")
+}
+
+/// The holder's PID; dropping it kills and reaps the holder.
+struct Holder(Pid);
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        let _ = kill(self.0, Signal::SIGKILL);
+        let _ = waitpid(self.0, None);
+    }
 }
 
 /// `chown` the directories `dirs` (under `parent`) to `uid`:`gid`.
