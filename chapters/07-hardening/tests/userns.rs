@@ -32,27 +32,32 @@ fn gids() -> IdRange {
     range_for_root(Path::new("/etc/subgid"))
 }
 
-/// A fresh host directory for a `-v` volume, owned by `uid`, removed on drop.
-struct Volume(PathBuf);
+/// A fresh host directory, owned by `uid`, shown at /data by the `-v`
+/// option `option`; removed with the guard.
+struct Volume {
+    dir: PathBuf,
+    option: String,
+}
 
-impl Volume {
-    fn new(name: &str, uid: u32, gid: u32) -> Volume {
-        let dir = std::env::temp_dir().join(format!("pfs-userns-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir(&dir).unwrap();
-        std::os::unix::fs::chown(&dir, Some(uid), Some(gid)).unwrap();
-        Volume(dir)
-    }
-
-    fn option(&self) -> String {
-        format!("{}:/data", self.0.display())
-    }
+fn volume(name: &str, uid: u32, gid: u32) -> Volume {
+    let dir = std::env::temp_dir().join(format!("pfs-userns-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir(&dir).unwrap();
+    std::os::unix::fs::chown(&dir, Some(uid), Some(gid)).unwrap();
+    let option = format!("{}:/data", dir.display());
+    Volume { dir, option }
 }
 
 impl Drop for Volume {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// The probe was refused, with `error` (strerror's text) on stderr.
+fn assert_refused(output: &Output, error: &str) {
+    let text = stderr(output);
+    assert!(text.contains(error), "no {error:?} in: {text}");
 }
 
 fn field<'a>(text: &'a str, name: &str) -> &'a str {
@@ -64,9 +69,9 @@ fn field<'a>(text: &'a str, name: &str) -> &'a str {
 fn root_in_the_container_is_an_unprivileged_host_uid() {
     let (uids, gids) = (uids(), gids());
     assert_ne!(uids.base, 0);
-    let volume = Volume::new("made", uids.base, gids.base);
+    let volume = volume("made", uids.base, gids.base);
     let output = ch07_sh(
-        &["--userns", "-v", &volume.option()],
+        &["--userns", "-v", &volume.option],
         "echo uid_map $(cat /proc/self/uid_map); echo gid_map $(cat /proc/self/gid_map); \
          echo id $(id); echo owners $(stat -c %U:%G / /bin /etc/passwd); touch /data/made",
     );
@@ -77,7 +82,7 @@ fn root_in_the_container_is_an_unprivileged_host_uid() {
     assert_eq!(field(&text, "id"), "uid=0(root) gid=0(root)");
     // The image's files, host uid 0's, are presented to the range.
     assert_eq!(field(&text, "owners"), "root:root root:root root:root");
-    let made = std::fs::metadata(volume.0.join("made")).unwrap();
+    let made = std::fs::metadata(volume.dir.join("made")).unwrap();
     assert_eq!((made.uid(), made.gid()), (uids.base, gids.base));
 }
 
@@ -99,31 +104,23 @@ fn chapter_07_still_holds_in_a_user_namespace() {
     assert_eq!(field(&text, "Seccomp:"), "2");
     assert_eq!(field(&text, "limit"), "67108864");
     assert_eq!(field(&text, "timers"), "0");
-    assert!(
-        stderr(&output).contains("Read-only file system"),
-        "{}",
-        stderr(&output)
-    );
+    assert_refused(&output, "Read-only file system");
 }
 
 /// The gallery's door: a file only the host's root may read, shown by a
 /// volume. Container root reads it without `--userns`, not with it.
 #[test]
 fn a_root_only_host_file_is_closed_to_the_containers_root() {
-    let volume = Volume::new("secret", 0, 0);
-    let secret = volume.0.join("secret");
+    let volume = volume("secret", 0, 0);
+    let secret = volume.dir.join("secret");
     std::fs::write(&secret, "host secret\n").unwrap();
     std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
     let script = "cat /data/secret";
-    let open = ch07_sh(&["-v", &volume.option()], script);
+    let open = ch07_sh(&["-v", &volume.option], script);
     assert_eq!(stdout(&open), "host secret\n", "{}", stderr(&open));
-    let closed = ch07_sh(&["--userns", "-v", &volume.option()], script);
+    let closed = ch07_sh(&["--userns", "-v", &volume.option], script);
     assert_eq!(stdout(&closed), "");
-    assert!(
-        stderr(&closed).contains("Permission denied"),
-        "{}",
-        stderr(&closed)
-    );
+    assert_refused(&closed, "Permission denied");
 }
 
 #[test]
