@@ -10,7 +10,9 @@
 //!    kernel's sensitive `/proc` files masked or read-only, the container's
 //!    own cgroup files visible, read-only;
 //! 2. the process ([`confine`]): capabilities cut to Docker's default set,
-//!    `no_new_privs`, and last, right before `execve`, a seccomp filter.
+//!    `no_new_privs`, and last, right before `execve`, a seccomp filter;
+//! 3. with `--userns` ([`userns`]), the container's root is an unprivileged
+//!    host uid, and the image is shown to it as root's.
 //!
 //! `--privileged` turns every step off, as Docker's flag does, so that the
 //! difference can be seen.

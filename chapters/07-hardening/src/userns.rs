@@ -17,7 +17,7 @@ use nix::unistd::{setgid, setgroups, setuid, Gid, Pid, Uid};
 use pfs_security::userns::{self as ids, IdRange};
 
 /// The layer, first in the list: it acts before the others. The ids are
-/// root's ranges (`ids::ranges`), the overlay chapter 04's of this run.
+/// root's ranges (`ids::ranges`); the overlay is chapter 04's, of this run.
 pub struct UserNs {
     /// The image, shown to the range by an idmapped mount on top of it.
     image: PathBuf,
@@ -33,10 +33,6 @@ pub fn layer(rootfs: &str) -> Result<Box<dyn Layer>> {
     }))
 }
 
-fn overlay() -> PathBuf {
-    ch04::container_dir(&std::process::id().to_string())
-}
-
 impl Layer for UserNs {
     fn namespaces(&self) -> CloneFlags {
         CloneFlags::CLONE_NEWUSER
@@ -46,7 +42,8 @@ impl Layer for UserNs {
     /// The idmapped image is made now, for the child to inherit, with a
     /// holder's user namespace of the same maps (the child's is not born).
     fn prepare(&mut self) -> Result<()> {
-        ids::check_reachable(&[&self.image, &overlay()], ids::ranges().0.base)?;
+        let containers = ch04::data_dir().join("containers");
+        ids::check_reachable(&[&self.image, &containers], ids::ranges().0.base)?;
         let userns = ids::holder_user_namespace(|holder| write_id_maps(holder, ids::ranges()))?;
         // The image's files belong to host uid 0, which the range does not
         // map. An idmapped mount shows them through the maps: uid 0 on disk
@@ -60,15 +57,16 @@ impl Layer for UserNs {
     fn setup_from_parent(&mut self, child: Pid) -> Result<()> {
         let (uids, gids) = ids::ranges();
         write_id_maps(child, (uids, gids))?;
-        ids::chown_dirs(&overlay(), &["upper", "work"], uids.base, gids.base)
+        let overlay = ch04::container_dir(&std::process::id().to_string());
+        ids::chown_dirs(&overlay, &["upper", "work"], uids.base, gids.base)
     }
 
     /// First in the child: become root, then cover the image with its
     /// idmapped view, which chapter 04's overlay takes as its lower layer.
     fn setup_in_child(&mut self) -> Result<()> {
         become_root()?;
-        let idmapped = self.idmapped.take().context("no idmapped image")?;
-        ids::move_mount(idmapped, &self.image)
+        let tree = self.idmapped.take().context("no idmapped image")?;
+        ids::move_mount(tree, &self.image)
     }
 }
 
@@ -78,10 +76,8 @@ impl Layer for UserNs {
 fn write_id_maps(process: Pid, (uids, gids): (IdRange, IdRange)) -> Result<()> {
     for (file, range) in [("uid_map", uids), ("gid_map", gids)] {
         let (path, line) = (format!("/proc/{process}/{file}"), range.map_line());
-        explain::step(
-            &format!("write({path:?}, {line:?})"),
-            &format!("echo {line} > {path}"),
-        );
+        let shell = format!("echo {line} > {path}");
+        explain::step(&format!("write({path:?}, {line:?})"), &shell);
         std::fs::write(&path, &line).with_context(|| format!("write {path}"))?;
     }
     Ok(())
