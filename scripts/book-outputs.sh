@@ -87,6 +87,7 @@ record() { # FOLDER
 }
 
 state=$(mktemp -d) data=$(mktemp -d) fresh=$(mktemp -d)
+chmod 755 "$data" # as /var/lib's: a --userns container's root walks through it
 trap 'as_root rm -rf "$state" "$data" "$fresh"' EXIT
 
 # Inside the VM: the host built the binaries, and compares what we record.

@@ -247,6 +247,10 @@ fn fork_child(layers: &mut [Box<dyn Layer>]) -> Result<ForkResult> {
     for layer in layers.iter_mut() {
         joined |= layer.join_pid_namespace()?;
     }
+    let user = CloneFlags::CLONE_NEWUSER;
+    if !joined && layers.iter().any(|layer| layer.namespaces().contains(user)) {
+        return fork_into_new_user_namespace();
+    }
     if !joined {
         return fork_into_new_pid_namespace();
     }
@@ -254,6 +258,27 @@ fn fork_child(layers: &mut [Box<dyn Layer>]) -> Result<ForkResult> {
     // SAFETY: as above, this program has a single thread.
     unsafe { fork() }.context("fork")
 }
+
+// ANCHOR: fork_into_new_user_namespace
+/// Namespaces belong to the user namespace their maker is in, so a user
+/// namespace comes first; we cannot unshare one (we would move into it):
+/// `clone` makes it and the PID namespace it owns with the child.
+fn fork_into_new_user_namespace() -> Result<ForkResult> {
+    explain::step(
+        "clone(CLONE_NEWUSER | CLONE_NEWPID)",
+        "unshare --user --pid --fork",
+    );
+    let flags = nix::libc::CLONE_NEWUSER | nix::libc::CLONE_NEWPID | nix::libc::SIGCHLD;
+    // SAFETY: with no new stack, clone returns twice, as fork (one thread).
+    match unsafe { nix::libc::syscall(nix::libc::SYS_clone, flags, 0, 0, 0, 0) } {
+        -1 => Err(Errno::last()).context("clone(CLONE_NEWUSER | CLONE_NEWPID)"),
+        0 => Ok(ForkResult::Child),
+        pid => Ok(ForkResult::Parent {
+            child: Pid::from_raw(pid as i32),
+        }),
+    }
+}
+// ANCHOR_END: fork_into_new_user_namespace
 
 // ANCHOR: restore_pid_namespace_for_children
 /// After the fork, point our own `pid_for_children` back at our namespace:
@@ -331,7 +356,8 @@ fn setup_child(exec: &Exec, layers: &mut [Box<dyn Layer>], parent: &mut UnixStre
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).context("prctl(PR_SET_PDEATHSIG)")?;
     let namespaces = layers
         .iter()
-        .fold(CloneFlags::empty(), |all, layer| all | layer.namespaces());
+        .fold(CloneFlags::empty(), |all, layer| all | layer.namespaces())
+        - CloneFlags::CLONE_NEWUSER; // if any, made with us
     if !namespaces.is_empty() {
         enter_namespaces(namespaces)?;
     }

@@ -87,7 +87,7 @@ pub use pfs_cli::{ImageDefaults, ProcessArgs};
 pub use pfs_image::{build_atomically, data_dir};
 
 /// The directory of a running container's overlay: `upper`, `work`, `root`.
-fn container_dir(id: &str) -> PathBuf {
+pub fn container_dir(id: &str) -> PathBuf {
     data_dir().join("containers").join(id)
 }
 
@@ -158,8 +158,13 @@ impl Layer for Rootfs {
             &root,
         )?;
         volumes::mount_volumes(&root, &self.volumes)?;
+        explain::step(
+            &format!("chdir({root:?})"),
+            &format!("cd {}", root.display()),
+        );
+        chdir(&root).with_context(|| format!("chdir {}", root.display()))?;
+        mount_proc_sys_dev_tmp()?; // relative to the new root: see its doc
         pivot_into(&root)?;
-        mount_proc_sys_dev_tmp()?;
         if self.read_only {
             remount_read_only("/")?;
         }
@@ -248,27 +253,30 @@ pub fn pivot_into(new_root: &Path) -> Result<()> {
 // ANCHOR: mount_proc_sys_dev_tmp
 /// The filesystems every Linux program expects, made for the container:
 /// `/proc` for its PID namespace, `/sys` read-only, a small `/dev` with only
-/// harmless devices (no disks), and a private `/tmp`.
+/// harmless devices (no disks), and a private `/tmp`. Mounted in the new
+/// root (our working directory) before the pivot, while the host's are in
+/// reach: in a user namespace (chapter 07) the kernel mounts a new proc or
+/// sysfs only where one is already fully visible, and makes no device node.
 pub fn mount_proc_sys_dev_tmp() -> Result<()> {
     let nosuid_nodev = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
     let noexec = nosuid_nodev | MsFlags::MS_NOEXEC;
-    mount_fs("proc", "/proc", noexec, None)?;
-    mount_fs("sysfs", "/sys", noexec | MsFlags::MS_RDONLY, None)?;
+    mount_fs("proc", "proc", noexec, None)?;
+    mount_fs("sysfs", "sys", noexec | MsFlags::MS_RDONLY, None)?;
     mount_fs(
         "tmpfs",
-        "/dev",
+        "dev",
         MsFlags::MS_NOSUID,
         Some("mode=755,size=64k"),
     )?;
     make_device_nodes()?;
     mount_fs(
         "devpts",
-        "/dev/pts",
+        "dev/pts",
         MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC, // not nodev: ptmx is a device
         Some("newinstance,ptmxmode=0666,mode=620"),
     )?;
-    mount_fs("tmpfs", "/dev/shm", nosuid_nodev, Some("mode=1777"))?;
-    mount_fs("tmpfs", "/tmp", nosuid_nodev, Some("mode=1777"))
+    mount_fs("tmpfs", "dev/shm", nosuid_nodev, Some("mode=1777"))?;
+    mount_fs("tmpfs", "tmp", nosuid_nodev, Some("mode=1777"))
 }
 // ANCHOR_END: mount_proc_sys_dev_tmp
 
@@ -301,27 +309,29 @@ pub fn make_device_nodes() -> Result<()> {
         ("tty", 5, 0),
     ];
     for (name, major, minor) in DEVICES {
-        let path = format!("/dev/{name}");
+        let path = format!("dev/{name}");
         explain::step(
             &format!("mknod({path:?}, S_IFCHR|0666, makedev({major}, {minor}))"),
             &format!("mknod -m 666 {path} c {major} {minor}"),
         );
-        mknod(
-            path.as_str(),
-            SFlag::S_IFCHR,
-            Mode::from_bits_truncate(0o666),
-            makedev(major, minor),
-        )
-        .with_context(|| format!("mknod {path}"))?;
+        let mode = Mode::from_bits_truncate(0o666);
+        let made = mknod(path.as_str(), SFlag::S_IFCHR, mode, makedev(major, minor));
+        if made == Err(nix::errno::Errno::EPERM) {
+            // No node is made in a user namespace: show the host's (runc's way).
+            fs::File::create(&path).with_context(|| format!("create {path}"))?;
+            volumes::bind_mount(&Path::new("/").join(&path), &path)?;
+            continue;
+        }
+        made.with_context(|| format!("mknod {path}"))?;
         // mknod's mode is filtered by the umask: set it exactly.
         fs::set_permissions(&path, fs::Permissions::from_mode(0o666))?;
     }
     for (link, target) in [
-        ("/dev/ptmx", "pts/ptmx"),
-        ("/dev/fd", "/proc/self/fd"),
-        ("/dev/stdin", "/proc/self/fd/0"),
-        ("/dev/stdout", "/proc/self/fd/1"),
-        ("/dev/stderr", "/proc/self/fd/2"),
+        ("dev/ptmx", "pts/ptmx"),
+        ("dev/fd", "/proc/self/fd"),
+        ("dev/stdin", "/proc/self/fd/0"),
+        ("dev/stdout", "/proc/self/fd/1"),
+        ("dev/stderr", "/proc/self/fd/2"),
     ] {
         symlink(target, link).with_context(|| format!("symlink {link}"))?;
     }

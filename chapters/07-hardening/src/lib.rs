@@ -10,7 +10,9 @@
 //!    kernel's sensitive `/proc` files masked or read-only, the container's
 //!    own cgroup files visible, read-only;
 //! 2. the process ([`confine`]): capabilities cut to Docker's default set,
-//!    `no_new_privs`, and last, right before `execve`, a seccomp filter.
+//!    `no_new_privs`, and last, right before `execve`, a seccomp filter;
+//! 3. with `--userns` ([`userns`]), the container's root is an unprivileged
+//!    host uid, and the image is shown to it as root's.
 //!
 //! `--privileged` turns every step off, as Docker's flag does, so that the
 //! difference can be seen.
@@ -18,6 +20,7 @@
 pub mod confine;
 pub mod paths;
 pub mod pod;
+pub mod userns;
 
 use anyhow::Result;
 use ch01::{Layer, Process};
@@ -29,6 +32,9 @@ pub struct RunArgs {
     /// Turn off every step of this chapter (like `docker run --privileged`)
     #[arg(long)]
     pub privileged: bool,
+    /// Map the container's root to an unprivileged host range (see userns)
+    #[arg(long)]
+    pub userns: bool,
     #[command(flatten)]
     pub confine: confine::ConfineArgs,
     #[command(flatten)]
@@ -46,7 +52,12 @@ impl RunArgs {
 /// the process's (the last of which runs right before `execve`).
 pub fn layers(args: &RunArgs) -> Result<Vec<Box<dyn Layer>>> {
     let confine = confine::layers(&args.confine)?; // check the flags first
+    let net = &args.ch05.ch04.ch03.net;
+    pfs_security::userns::check_options(args.userns, args.privileged, net)?;
     let mut layers = ch05::layers(&args.ch05)?;
+    if args.userns {
+        layers.insert(0, userns::layer(&args.ch05.ch04.rootfs)?); // first
+    }
     if !args.privileged {
         layers.extend(paths::layers()?);
         layers.extend(confine);

@@ -3,6 +3,8 @@
 //! seccomp=...` with Docker's JSON profile format. Machinery, not a lesson:
 //! the chapter does the kernel steps with what this crate returns.
 
+pub mod userns;
+
 use std::collections::HashSet;
 use std::path::Path;
 use std::str::FromStr;
