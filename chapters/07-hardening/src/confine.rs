@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use caps::{CapSet, Capability, CapsHashSet};
 use ch01::{explain, Layer};
 use libseccomp::{ScmpAction, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall};
-use pfs_security::{Profile, Rule, Seccomp};
+use pfs_security::{capability_names as names, Profile, Rule, Seccomp};
 
 /// The options (Docker's names), parsed by clap.
 pub use pfs_security::ConfineArgs;
@@ -113,16 +113,6 @@ impl Layer for Confine {
             None => Ok(()),
         }
     }
-}
-
-/// Capability names as `setpriv` and Docker write them: `chown,kill`.
-fn names(caps: &CapsHashSet) -> String {
-    let mut names: Vec<_> = caps
-        .iter()
-        .map(|c| c.to_string()[4..].to_lowercase())
-        .collect();
-    names.sort();
-    names.join(",")
 }
 
 // ANCHOR: drop_bounding_set

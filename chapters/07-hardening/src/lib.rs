@@ -23,51 +23,66 @@ pub mod pod;
 pub mod userns;
 
 use anyhow::Result;
-use ch01::{Layer, Process};
+use std::path::Path;
+
+use ch01::Layer;
+
+/// This chapter's options, for `run` and every process of a pod.
+#[derive(clap::Args, Debug)]
+#[group(skip)]
+pub struct Hardening {
+    /// Turn off every step of this chapter (like `docker run --privileged`)
+    #[arg(long)]
+    pub privileged: bool,
+    #[command(flatten)]
+    pub confine: confine::ConfineArgs,
+}
+
+impl Hardening {
+    /// This chapter's layers for a container whose cgroups are `group`:
+    /// the filesystem's steps, then the process's (the last of which runs
+    /// right before `execve`). None with `--privileged`.
+    pub fn layers(&self, group: &Path) -> Result<Vec<Box<dyn Layer>>> {
+        let confine = confine::layers(&self.confine)?; // check the flags first
+        if self.privileged {
+            return Ok(Vec::new());
+        }
+        let mut layers = paths::layers_at(group)?;
+        layers.extend(confine);
+        Ok(layers)
+    }
+}
 
 /// `run` options: chapter 05's, plus this chapter's.
 #[derive(clap::Args, Debug)]
 #[group(skip)]
 pub struct RunArgs {
-    /// Turn off every step of this chapter (like `docker run --privileged`)
-    #[arg(long)]
-    pub privileged: bool,
     /// Map the container's root to an unprivileged host range (see userns)
     #[arg(long)]
     pub userns: bool,
     #[command(flatten)]
-    pub confine: confine::ConfineArgs,
+    pub hardening: Hardening,
     #[command(flatten)]
     pub ch05: ch05::RunArgs,
 }
 
-impl RunArgs {
-    /// The process to run in the container.
-    pub fn process(&self) -> Result<Process> {
-        self.ch05.process()
-    }
-}
-
-/// Chapter 05's layers, then this chapter's: the filesystem's steps, then
-/// the process's (the last of which runs right before `execve`).
+/// Chapter 05's layers, then this chapter's (`userns` first of all).
 pub fn layers(args: &RunArgs) -> Result<Vec<Box<dyn Layer>>> {
-    let confine = confine::layers(&args.confine)?; // check the flags first
     let net = &args.ch05.ch04.ch03.net;
-    pfs_security::userns::check_options(args.userns, args.privileged, net)?;
+    pfs_security::userns::check_options(args.userns, args.hardening.privileged, net)?;
+    let group = Path::new(ch05::PARENT_GROUP).join(std::process::id().to_string());
+    let hardening = args.hardening.layers(&group)?;
     let mut layers = ch05::layers(&args.ch05)?;
     if args.userns {
-        layers.insert(0, userns::layer(&args.ch05.ch04.rootfs)?); // first
+        layers.insert(0, userns::layer(&args.ch05.ch04.rootfs)?);
     }
-    if !args.privileged {
-        layers.extend(paths::layers()?);
-        layers.extend(confine);
-    }
+    layers.extend(hardening);
     Ok(layers)
 }
 
 /// `ch07 run`: chapter 01's runtime with the layers of chapters 02 to 07.
 pub fn run(args: &RunArgs) -> Result<i32> {
-    let process = args.process()?;
+    let process = args.ch05.process()?;
     let mut layers = layers(args)?;
     ch01::run(&process, &mut layers)
 }
@@ -75,7 +90,7 @@ pub fn run(args: &RunArgs) -> Result<i32> {
 /// `ch07 cleanup`: the pods whose pause is gone, and what killed runs of
 /// chapters 07 to 03 left.
 pub fn cleanup(args: &ch03::CleanupArgs) -> Result<i32> {
-    let status = ch06::cleanup::<pod::Hardening>(args)?;
-    paths::remove_stale_groups()?;
+    let status = ch06::cleanup::<Hardening>(args)?;
+    pfs_security::devices::remove_stale_groups()?;
     Ok(status)
 }

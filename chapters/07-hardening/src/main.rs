@@ -9,7 +9,7 @@ const ABOUT: &str = "Chapter 07: chapter 05's container and chapter 06's pods, h
 /// `ch07 run` (like `docker run`), `ch07 pod ...`, `ch07 cleanup`.
 fn main() {
     pfs_cli::main(ABOUT, |command| match command {
-        Run::<ch07::RunArgs, ch07::pod::Hardening>(args) => ch07::run(&args),
+        Run::<ch07::RunArgs, ch07::Hardening>(args) => ch07::run(&args),
         Pod(pod) => ch06::pod(pod),
         Cleanup(args) => ch07::cleanup(&args),
     })

@@ -12,12 +12,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use ch01::{explain, Layer};
-use ch04::{mount_fs, remount_read_only};
+use ch04::{mount_fs, remount_read_only, volumes::bind_mount};
 use ch05::{Membership, Version};
 use nix::mount::{mount, MsFlags};
 use nix::sched::CloneFlags;
 use pfs_bpf::{DeviceRule, Insn, R0, R1, R2, R3, R4, R5};
-use pfs_state::cgroupfs;
+use pfs_security::devices;
 
 /// The OCI runtime spec's default masked paths, as Docker sets them.
 const MASKED: [&str; 11] = [
@@ -61,19 +61,11 @@ pub const DEVICES_ALLOWED: [&str; 10] = [
 ];
 // ANCHOR_END: devices_allowed
 
-/// The root of cgroup v1's devices hierarchy, on the host.
-const DEVICES: &str = "/sys/fs/cgroup/devices";
-
-/// This chapter's filesystem layer.
-pub fn layers() -> Result<Vec<Box<dyn Layer>>> {
-    layers_at(&Path::new(ch05::PARENT_GROUP).join(std::process::id().to_string()))
-}
-
 /// The layer, for the container's `group` (a pod's container names its
 /// group as chapter 06 does its cgroups).
 pub fn layers_at(group: &Path) -> Result<Vec<Box<dyn Layer>>> {
     let version = ch05::detect_version()?;
-    let devices = Path::new(DEVICES);
+    let devices = Path::new(devices::DEVICES);
     // v1 hosts without a devices hierarchy, and v2 hosts: see `Paths`.
     let devices = (version == Version::V1 && devices.is_dir()).then(|| devices.join(group));
     Ok(vec![Box::new(Paths {
@@ -106,10 +98,7 @@ impl Layer for Paths {
             return attach_device_program(&self.group); // to chapter 05's group
         }
         if let Some(group) = &self.devices {
-            let _lock = pfs_state::lock("cgroups")?;
-            fs::create_dir_all(group).with_context(|| format!("create {}", group.display()))?;
-            allow_safe_devices(group)?;
-            self.membership = vec![ch05::open_membership(group.join("tasks"))?];
+            self.membership = vec![devices::create(group, allow_safe_devices)?];
         }
         Ok(())
     }
@@ -137,13 +126,7 @@ impl Layer for Paths {
     }
 
     fn cleanup(&mut self) -> Result<()> {
-        if let Some(group) = self.devices.as_ref().filter(|g| g.exists()) {
-            let _lock = pfs_state::lock("cgroups")?;
-            ch05::remove_group(group)?;
-            let _ = fs::remove_dir(Path::new(DEVICES).join(ch05::PARENT_GROUP));
-            // if unused
-        }
-        Ok(())
+        self.devices.as_deref().map_or(Ok(()), devices::remove)
     }
 }
 // ANCHOR_END: paths_layer
@@ -270,7 +253,7 @@ pub fn mask_path(path: &str) -> Result<()> {
         // "ro" twice: the flag makes it so, the option shows it in --explain.
         return mount_fs("tmpfs", path, flags, Some("ro"));
     }
-    bind("/dev/null", path)
+    bind_mount(Path::new("/dev/null"), path)
 }
 // ANCHOR_END: mask_path
 
@@ -281,26 +264,10 @@ pub fn make_read_only(path: &str) -> Result<()> {
     if !Path::new(path).exists() {
         return Ok(());
     }
-    bind(path, path)?;
+    bind_mount(Path::new(path), path)?;
     remount_read_only(path)
 }
 // ANCHOR_END: make_read_only
-
-/// `mount --bind SOURCE TARGET`.
-fn bind(source: &str, target: &str) -> Result<()> {
-    explain::step(
-        &format!("mount({source:?}, {target:?}, NULL, MS_BIND)"),
-        &format!("mount --bind {source} {target}"),
-    );
-    mount(
-        Some(source),
-        target,
-        None::<&str>,
-        MsFlags::MS_BIND,
-        None::<&str>,
-    )
-    .with_context(|| format!("bind {source} on {target}"))
-}
 
 /// Change the flags of the filesystem mounted at `target`.
 fn remount(target: &str, flags: MsFlags) -> Result<()> {
@@ -311,40 +278,4 @@ fn remount(target: &str, flags: MsFlags) -> Result<()> {
     let flags = MsFlags::MS_REMOUNT | flags;
     mount(None::<&str>, target, None::<&str>, flags, None::<&str>)
         .with_context(|| format!("remount {target}"))
-}
-
-/// `pod exec`: on v1 the command joins its container's devices group
-/// (on v2, chapter 06 puts it in the group that holds the program).
-pub fn join_devices_group(group: &Path) -> Result<Vec<Box<dyn Layer>>> {
-    let tasks = Path::new(DEVICES).join(group).join("tasks");
-    if !tasks.exists() {
-        return Ok(Vec::new());
-    }
-    Ok(vec![Box::new(JoinDevices {
-        membership: vec![ch05::open_membership(tasks)?],
-    })])
-}
-
-/// A command that joins an existing devices group.
-struct JoinDevices {
-    membership: Vec<Membership>,
-}
-
-impl Layer for JoinDevices {
-    fn setup_in_child(&mut self) -> Result<()> {
-        ch05::join_group(&self.membership)
-    }
-}
-
-/// `pod rm`: a pod's devices groups (its processes are gone).
-pub fn remove_pod_groups(pod_group: &Path) -> Result<()> {
-    cgroupfs::remove_with_members(&Path::new(DEVICES).join(pod_group), ch05::remove_group)
-}
-
-/// `ch07 cleanup`: the devices groups of killed runs (chapter 05's cleanup
-/// knows its own hierarchies only).
-pub fn remove_stale_groups() -> Result<()> {
-    let _lock = pfs_state::lock("cgroups")?;
-    let groups = cgroupfs::subdirectories(&Path::new(DEVICES).join(ch05::PARENT_GROUP));
-    cgroupfs::remove_groups_of_gone_runs(groups, ch05::remove_group)
 }

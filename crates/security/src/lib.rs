@@ -1,8 +1,11 @@
-//! Chapter 07's options, read and checked before anything is created:
-//! `--cap-add`/`--cap-drop` as Docker takes them, and `--security-opt
-//! seccomp=...` with Docker's JSON profile format. Machinery, not a lesson:
-//! the chapter does the kernel steps with what this crate returns.
+//! Chapter 07's machinery, not a lesson: its options, read and checked
+//! before anything is created (`--cap-add`/`--cap-drop` as Docker takes
+//! them, `--security-opt seccomp=...` with Docker's JSON profile format),
+//! the ids and calls of `--userns` ([`userns`]), and the bookkeeping of
+//! cgroup v1's devices groups ([`devices`]). The chapter does the kernel
+//! steps it teaches with what this crate returns.
 
+pub mod devices;
 pub mod userns;
 
 use std::collections::HashSet;
@@ -37,6 +40,16 @@ const EPERM: i32 = 1;
 pub fn capability(name: &str) -> Result<Capability> {
     Capability::from_str(&caps::to_canonical(name))
         .map_err(|_| anyhow!("unknown capability: {name} (e.g. NET_ADMIN, SYS_TIME, ALL)"))
+}
+
+/// Capability names as `setpriv` and Docker write them: `chown,kill`.
+pub fn capability_names(caps: &CapsHashSet) -> String {
+    let mut names: Vec<_> = caps
+        .iter()
+        .map(|c| c.to_string()[4..].to_lowercase())
+        .collect();
+    names.sort();
+    names.join(",")
 }
 
 /// The capabilities a container keeps: `default`, as Docker tweaks it.
