@@ -1,6 +1,7 @@
 //! `ch04`: chapter 03 plus a root filesystem of its own.
 
 use clap::Subcommand;
+use pfs_image::RootfsCommand;
 
 /// The commands of `ch04`.
 #[derive(Subcommand)]
@@ -9,26 +10,11 @@ enum Command {
     Run(Box<ch04::RunArgs>),
     /// Build a root filesystem into the cache
     #[command(subcommand)]
-    Rootfs(Rootfs),
+    Rootfs(RootfsCommand),
     /// Pull an image from a registry into the cache (like `docker pull`)
     Pull(pfs_image::PullArgs),
     /// Remove what killed runs left (containers' directories, leases, veths)
     Cleanup(ch03::CleanupArgs),
-}
-
-#[derive(Subcommand)]
-enum Rootfs {
-    /// The offline default: the host's static busybox and its applets
-    Busybox,
-    /// A Debian root filesystem made by debootstrap (needs the network)
-    Debootstrap {
-        /// The Debian release
-        #[arg(long, default_value = ch04::rootfs::DEFAULT_SUITE)]
-        suite: String,
-        /// debootstrap's package set: minbase, buildd, fakechroot or default
-        #[arg(long, default_value = ch04::rootfs::DEFAULT_VARIANT)]
-        variant: String,
-    },
 }
 
 fn main() {
@@ -36,8 +22,8 @@ fn main() {
         "Chapter 04: chapter 03's container, plus a root filesystem of its own (overlayfs, pivot_root)",
         |command| match command {
             Command::Run(args) => ch04::run(&args),
-            Command::Rootfs(Rootfs::Busybox) => built(ch04::rootfs::busybox()),
-            Command::Rootfs(Rootfs::Debootstrap { suite, variant }) => {
+            Command::Rootfs(RootfsCommand::Busybox) => built(ch04::rootfs::busybox()),
+            Command::Rootfs(RootfsCommand::Debootstrap { suite, variant }) => {
                 built(ch04::rootfs::debootstrap(&suite, &variant))
             }
             Command::Pull(args) => built(pfs_image::pull(&args)),

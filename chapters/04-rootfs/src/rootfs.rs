@@ -18,13 +18,12 @@ use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context, Result};
 
+use pfs_image::cache::{DEFAULT_SUITE, DEFAULT_VARIANT};
+
 use crate::{build_atomically, data_dir};
 
 /// The static busybox of Debian's and Ubuntu's `busybox-static` package.
 const HOST_BUSYBOX: &str = "/bin/busybox";
-/// The Debian suite and variant `--rootfs debian` means.
-pub const DEFAULT_SUITE: &str = "bookworm";
-pub const DEFAULT_VARIANT: &str = "minbase";
 
 /// Find the directory a `--rootfs` value names, building busybox on demand.
 pub fn resolve(rootfs: &str) -> Result<PathBuf> {

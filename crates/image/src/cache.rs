@@ -169,3 +169,23 @@ mod tests {
         assert!(!is_static_binary(&std::fs::read("/bin/sh").unwrap()));
     }
 }
+
+/// The Debian suite and variant `--rootfs debian` means.
+pub const DEFAULT_SUITE: &str = "bookworm";
+pub const DEFAULT_VARIANT: &str = "minbase";
+
+/// `ch04 rootfs ...`: build a root filesystem into the cache.
+#[derive(clap::Subcommand)]
+pub enum RootfsCommand {
+    /// The offline default: the host's static busybox and its applets
+    Busybox,
+    /// A Debian root filesystem made by debootstrap (needs the network)
+    Debootstrap {
+        /// The Debian release
+        #[arg(long, default_value = DEFAULT_SUITE)]
+        suite: String,
+        /// debootstrap's package set: minbase, buildd, fakechroot or default
+        #[arg(long, default_value = DEFAULT_VARIANT)]
+        variant: String,
+    },
+}

@@ -54,6 +54,6 @@ pub mod registry;
 pub mod store;
 pub mod unpack;
 
-pub use cache::{build_atomically, data_dir};
+pub use cache::{build_atomically, data_dir, RootfsCommand};
 pub use pull::{image_defaults, pull, pulled_rootfs, PullArgs};
 pub use reference::{parse_reference, Reference, Target};
