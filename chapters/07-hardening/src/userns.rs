@@ -4,13 +4,15 @@
 //! BASE, a user with no rights over the host's files. Chapter 01 makes it
 //! with the child (`clone`), so that every other namespace belongs to it;
 //! the parent, still root on the host, writes its maps; the child becomes
-//! its root. The image is shown to the range by an idmapped mount.
+//! its root. The image is shown to the range by an idmapped mount (or,
+//! where the filesystem has none, a copy chowned to the range).
 
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use ch01::{explain, Layer};
+use ch04::volumes::bind_mount;
 use nix::sched::CloneFlags;
 use nix::sys::signal::Signal;
 use nix::unistd::{setgid, setgroups, setuid, Gid, Pid, Uid};
@@ -19,18 +21,21 @@ use pfs_security::userns::{self as ids, IdRange};
 /// The layer, first in the list: it acts before the others. The ids are
 /// root's ranges (`ids::ranges`); the overlay is chapter 04's, of this run.
 pub struct UserNs {
-    /// The image, shown to the range by an idmapped mount on top of it.
+    /// The image, covered in the child by its view for the range.
     image: PathBuf,
-    idmapped: Option<OwnedFd>,
+    view: Option<View>,
+}
+
+/// The image as the range sees it: an idmapped mount of it, or a copy.
+enum View {
+    Idmapped(OwnedFd),
+    ChownedCopy(PathBuf),
 }
 
 /// The layer, for the image `--rootfs` names.
 pub fn layer(rootfs: &str) -> Result<Box<dyn Layer>> {
     let image = ch04::rootfs::resolve(rootfs)?;
-    Ok(Box::new(UserNs {
-        image,
-        idmapped: None,
-    }))
+    Ok(Box::new(UserNs { image, view: None }))
 }
 
 impl Layer for UserNs {
@@ -42,13 +47,18 @@ impl Layer for UserNs {
     /// The idmapped image is made now, for the child to inherit, with a
     /// holder's user namespace of the same maps (the child's is not born).
     fn prepare(&mut self) -> Result<()> {
+        let (uids, gids) = ids::ranges();
         let containers = ch04::data_dir().join("containers");
-        ids::check_reachable(&[&self.image, &containers], ids::ranges().0.base)?;
-        let userns = ids::holder_user_namespace(|holder| write_id_maps(holder, ids::ranges()))?;
+        ids::check_reachable(&[&self.image, &containers], uids.base)?;
+        let userns = ids::holder_user_namespace(|holder| write_id_maps(holder, (uids, gids)))?;
         // The image's files belong to host uid 0, which the range does not
         // map. An idmapped mount shows them through the maps: uid 0 on disk
         // is uid 0 inside (host BASE), and the files stay as they are.
-        self.idmapped = Some(ids::idmapped_tree(&self.image, &userns)?);
+        // Where the filesystem has none: a copy owned by the range.
+        self.view = Some(match ids::idmapped_tree(&self.image, &userns)? {
+            Some(tree) => View::Idmapped(tree),
+            None => View::ChownedCopy(ids::chowned_copy(&self.image, uids, gids)?),
+        });
         Ok(())
     }
     // ANCHOR_END: prepare
@@ -65,8 +75,10 @@ impl Layer for UserNs {
     /// idmapped view, which chapter 04's overlay takes as its lower layer.
     fn setup_in_child(&mut self) -> Result<()> {
         become_root()?;
-        let tree = self.idmapped.take().context("no idmapped image")?;
-        ids::move_mount(tree, &self.image)
+        match self.view.take().context("no view of the image")? {
+            View::Idmapped(tree) => ids::move_mount(tree, &self.image),
+            View::ChownedCopy(copy) => bind_mount(&copy, &self.image.to_string_lossy()),
+        }
     }
 }
 

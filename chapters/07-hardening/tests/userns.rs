@@ -86,6 +86,42 @@ fn root_in_the_container_is_an_unprivileged_host_uid() {
     assert_eq!((made.uid(), made.gid()), (uids.base, gids.base));
 }
 
+/// Where the filesystem has no idmapped mounts, the image is shown by a
+/// copy owned by the range (`PFS_USERNS_COPY=1` asks for it here).
+#[test]
+fn without_an_idmapped_mount_the_image_is_a_copy_owned_by_the_range() {
+    let (uids, gids) = (uids(), gids());
+    let data = test_data_dir();
+    let before = testkit::HostState::capture();
+    let script = "echo owners $(stat -c %U:%G / /etc/passwd); echo x >> /etc/passwd && echo wrote";
+    let output = std::process::Command::new(CH07)
+        .env("PFS_USERNS_COPY", "1")
+        .args(["run", "--net", "none", "--userns", "--", "sh", "-c", script])
+        .output()
+        .unwrap();
+    testkit::HostState::capture().assert_unchanged_since(&before);
+    let text = stdout(&output);
+    assert!(output.status.success(), "{text}{}", stderr(&output));
+    assert_eq!(field(&text, "owners"), "root:root root:root");
+    // Root may change the image's files (in its upper layer): they are its.
+    assert!(text.ends_with("wrote\n"), "{text}");
+    let prefix = format!("{}-{}", uids.base, gids.base);
+    let copy = std::fs::read_dir(data.join("userns"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            p.is_dir()
+                && p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with(&prefix)
+        })
+        .expect("no copy for the range in the data directory");
+    let passwd = std::fs::symlink_metadata(copy.join("etc/passwd")).unwrap();
+    assert_eq!((passwd.uid(), passwd.gid()), (uids.base, gids.base));
+}
+
 #[test]
 fn chapter_07_still_holds_in_a_user_namespace() {
     let limit = if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {

@@ -103,8 +103,13 @@ pub fn chown_dirs(parent: &Path, dirs: &[&str], uid: u32, gid: u32) -> Result<()
     Ok(())
 }
 
-/// A detached copy of the mount tree at `path`, idmapped through `userns`.
-pub fn idmapped_tree(path: &Path, userns: &File) -> Result<OwnedFd> {
+/// A detached copy of the mount tree at `path`, idmapped through `userns`;
+/// `None` where the filesystem (or kernel) has no idmapped mounts, or when
+/// `PFS_USERNS_COPY=1` asks for the other way (to see it, and to test it).
+pub fn idmapped_tree(path: &Path, userns: &File) -> Result<Option<OwnedFd>> {
+    if std::env::var_os("PFS_USERNS_COPY").is_some_and(|v| v == "1") {
+        return Ok(None);
+    }
     pfs_cli::explain::step(
         &format!(
             "open_tree({path:?}, OPEN_TREE_CLONE); mount_setattr(tree, MOUNT_ATTR_IDMAP, userns)"
@@ -115,8 +120,70 @@ pub fn idmapped_tree(path: &Path, userns: &File) -> Result<OwnedFd> {
         ),
     );
     let tree = open_tree_clone(path)?;
-    set_idmap(&tree, userns)?;
-    Ok(tree)
+    match set_idmap(&tree, userns)? {
+        true => Ok(Some(tree)),
+        false => Ok(None),
+    }
+}
+
+/// The other way to show `image` to a range: a copy of it whose every
+/// owner is moved into the range (uid 0 -> `uids.base`, 1 -> base + 1...),
+/// made once per image and range, in the data directory's `userns/`.
+/// Slow and big where an idmapped mount is instant and free; hard links
+/// become copies, extended attributes are not kept.
+pub fn chowned_copy(image: &Path, uids: IdRange, gids: IdRange) -> Result<PathBuf> {
+    let name = image.to_string_lossy().replace('/', "_");
+    let copy = pfs_image::data_dir()
+        .join("userns")
+        .join(format!("{}-{}{name}", uids.base, gids.base));
+    pfs_cli::explain::step(
+        &format!(
+            "(copy {} to {}, lchown each file by +{})",
+            image.display(),
+            copy.display(),
+            uids.base
+        ),
+        &format!(
+            "cp -a {} COPY; chown -R --from ... (shifted)",
+            image.display()
+        ),
+    );
+    pfs_image::build_atomically(&copy, |tmp| copy_shifted(image, tmp, uids.base, gids.base))?;
+    Ok(copy)
+}
+
+/// Copy the tree `from` into the directory `to` (which exists), shifting
+/// each owner by `uid`/`gid`. `chown` clears setuid and setgid bits: the
+/// mode is set again after it.
+fn copy_shifted(from: &Path, to: &Path, uid: u32, gid: u32) -> Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let meta =
+        std::fs::symlink_metadata(from).with_context(|| format!("read {}", from.display()))?;
+    let kind = meta.file_type();
+    if kind.is_dir() {
+        if !to.exists() {
+            std::fs::create_dir(to).with_context(|| format!("create {}", to.display()))?;
+        }
+        for entry in std::fs::read_dir(from).with_context(|| format!("list {}", from.display()))? {
+            let entry = entry?;
+            copy_shifted(&entry.path(), &to.join(entry.file_name()), uid, gid)?;
+        }
+    } else if kind.is_symlink() {
+        std::os::unix::fs::symlink(std::fs::read_link(from)?, to)?;
+    } else if kind.is_file() {
+        std::fs::copy(from, to).with_context(|| format!("copy {}", from.display()))?;
+    } else {
+        let mode = nix::sys::stat::Mode::from_bits_truncate(meta.mode());
+        let kind = nix::sys::stat::SFlag::from_bits_truncate(meta.mode());
+        nix::sys::stat::mknod(to, kind, mode, meta.rdev())
+            .with_context(|| format!("mknod {}", to.display()))?;
+    }
+    std::os::unix::fs::lchown(to, Some(meta.uid() + uid), Some(meta.gid() + gid))
+        .with_context(|| format!("chown {}", to.display()))?;
+    if !kind.is_symlink() {
+        std::fs::set_permissions(to, std::fs::Permissions::from_mode(meta.mode() & 0o7777))?;
+    }
+    Ok(())
 }
 
 /// Root's range in `file` (/etc/subuid or /etc/subgid), else [`FALLBACK`].
@@ -177,7 +244,8 @@ pub fn open_tree_clone(path: &Path) -> Result<OwnedFd> {
 
 /// `mount_setattr(2)` with `MOUNT_ATTR_IDMAP`: the detached mount `tree`
 /// shows its files' owners through the maps of the user namespace `userns`.
-pub fn set_idmap(tree: &OwnedFd, userns: &File) -> Result<()> {
+/// `false`: this filesystem (or kernel) cannot (EINVAL; ENOSYS before 5.12).
+pub fn set_idmap(tree: &OwnedFd, userns: &File) -> Result<bool> {
     let attr = libc::mount_attr {
         attr_set: libc::MOUNT_ATTR_IDMAP,
         attr_clr: 0,
@@ -198,12 +266,12 @@ pub fn set_idmap(tree: &OwnedFd, userns: &File) -> Result<()> {
     };
     if done < 0 {
         let e = std::io::Error::last_os_error();
-        if e.raw_os_error() == Some(libc::EINVAL) {
-            bail!("mount_setattr(MOUNT_ATTR_IDMAP): this filesystem or kernel has no idmapped mounts ({e})");
+        if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOSYS)) {
+            return Ok(false);
         }
         return Err(e).context("mount_setattr(MOUNT_ATTR_IDMAP)");
     }
-    Ok(())
+    Ok(true)
 }
 
 /// `move_mount(2)`: attach the detached mount `tree` on `target`.
