@@ -159,6 +159,7 @@ impl Layer for Rootfs {
         )?;
         volumes::mount_volumes(&root, &self.volumes)?;
         pivot_into(&root)?;
+        ch01::fault::point("after-pivot-root");
         mount_proc_sys_dev_tmp()?;
         if self.read_only {
             remount_read_only("/")?;
