@@ -37,10 +37,21 @@ struct Case {
     /// The command's words (the kill point applies to this run).
     args: Vec<String>,
     points: Vec<&'static str>,
+    /// The commands of a normal run, which must then succeed; the word
+    /// `NEW` in them is a new pod's name each time.
+    normal: Vec<Vec<String>>,
     /// Compare after the next run, not after `cleanup`: a killed `pod run`
     /// leaves an exited container, which `cleanup` keeps (its pod runs)
     /// and the next container of that name replaces.
     next_restores: bool,
+}
+
+impl Case {
+    /// The points of `POINTS` but `except` (those the command never passes).
+    fn points_but(except: &[&str]) -> Vec<&'static str> {
+        let all = POINTS.iter().map(|(name, _)| *name);
+        all.filter(|name| !except.contains(name)).collect()
+    }
 }
 
 pub fn run(report: &mut Report) -> Result<()> {
@@ -62,6 +73,11 @@ pub fn run(report: &mut Report) -> Result<()> {
         points: BTreeSet::new(),
     };
     let result = faults.all(report);
+    // Every point must have killed a runtime somewhere: one that never did
+    // is dead code or misnamed.
+    for (point, _) in POINTS.iter().filter(|(p, _)| !faults.points.contains(p)) {
+        report.failure(PART, format!("kill point {point} never killed a runtime"));
+    }
     report.figure(PART, "kill points (distinct)", faults.points.len());
     report.figure(PART, "faults injected", faults.injected);
     report.figure(PART, "cleanups that restored the host", faults.restored);
@@ -86,83 +102,67 @@ struct Faults<'a> {
 
 impl Faults<'_> {
     fn all(&mut self, report: &mut Report) -> Result<()> {
-        let every_point = |except: &[&str]| -> Vec<&'static str> {
-            POINTS
-                .iter()
-                .map(|(name, _)| *name)
-                .filter(|name| !except.contains(name))
-                .collect()
-        };
-        let runs = [
-            (
-                "ch04",
-                every_point(&["after-cgroup", "after-cgroup-join", "after-pause-started"]),
-            ),
-            ("ch05", every_point(&["after-pause-started"])),
-            ("ch07", every_point(&["after-pause-started"])),
-        ];
-        for (binary, points) in runs {
+        // A container run passes every point but the pod's; chapter 04
+        // makes no cgroup.
+        let no_cgroup = ["after-cgroup", "after-cgroup-join", "after-pause-started"];
+        for (binary, except) in [
+            ("ch04", &no_cgroup[..]),
+            ("ch05", &["after-pause-started"]),
+            ("ch07", &["after-pause-started"]),
+        ] {
             let case = Case {
                 binary,
                 args: words(&["run", "--", "sleep", "2"]),
-                points,
+                points: Case::points_but(except),
+                normal: vec![words(&["run", "--", "true"])],
                 next_restores: false,
             };
-            self.case(report, &case, &[words(&["run", "--", "true"])])?;
+            self.case(report, &case)?;
         }
-        self.pods(report, &every_point)
-    }
-
-    /// Chapter 06: `pod create` killed at each point it passes, then `pod
-    /// run` into a running pod; then SIGKILL of a pause and of a container.
-    fn pods(
-        &mut self,
-        report: &mut Report,
-        every_point: &dyn Fn(&[&str]) -> Vec<&'static str>,
-    ) -> Result<()> {
-        let pod = self.ours.pod_name();
-        let create = Case {
-            binary: "ch06",
-            args: words(&["pod", "create", &pod]),
-            points: every_point(&["while-waiting"]),
-            next_restores: false,
-        };
-        let normal = [
-            words(&["pod", "create", "NEW"]),
-            words(&["pod", "rm", "NEW"]),
-        ];
-        self.case(report, &create, &normal)?;
-
-        // A pod runs across these: the snapshots before include it.
-        let pod = self.ours.pod_name();
-        self.ok("ch06", &words(&["pod", "create", &pod]))?;
-        let run = Case {
-            binary: "ch06",
-            args: words(&["pod", "run", &pod, "--name", "c", "--", "sleep", "2"]),
-            points: every_point(&["after-lease", "after-veth", "after-pause-started"]),
-            next_restores: true,
-        };
-        let result = self.case(
-            report,
-            &run,
-            &[words(&["pod", "run", &pod, "--name", "c", "--", "true"])],
-        );
-        self.ok("ch06", &words(&["pod", "rm", &pod]))?;
-        result?;
-
+        // `pod create` (chapter 06, and hardened by 07) starts pause
+        // detached: it passes every point but the wait.
+        for binary in ["ch06", "ch07"] {
+            let pod = self.ours.pod_name();
+            let case = Case {
+                binary,
+                args: words(&["pod", "create", &pod]),
+                points: Case::points_but(&["while-waiting"]),
+                normal: vec![
+                    words(&["pod", "create", "NEW"]),
+                    words(&["pod", "rm", "NEW"]),
+                ],
+                next_restores: false,
+            };
+            self.case(report, &case)?;
+        }
+        self.pod_run(report)?;
         self.kill_pause(report)?;
         self.kill_container(report)
     }
 
+    /// `pod run` into a running pod (which is in the snapshots before): no
+    /// lease or veth of its own, no pause to start.
+    fn pod_run(&mut self, report: &mut Report) -> Result<()> {
+        let pod = self.ours.pod_name();
+        self.ok("ch06", &words(&["pod", "create", &pod]))?;
+        let case = Case {
+            binary: "ch06",
+            args: words(&["pod", "run", &pod, "--name", "c", "--", "sleep", "2"]),
+            points: Case::points_but(&["after-lease", "after-veth", "after-pause-started"]),
+            normal: vec![words(&["pod", "run", &pod, "--name", "c", "--", "true"])],
+            next_restores: true,
+        };
+        let result = self.case(report, &case);
+        self.ok("ch06", &words(&["pod", "rm", &pod]))?;
+        result
+    }
+
     /// Every point of `case`: kill, clean up, compare, run again.
-    ///
-    /// `normal` are the commands of the normal run that must then succeed;
-    /// the word `NEW` in them is a new pod's name each time.
-    fn case(&mut self, report: &mut Report, case: &Case, normal: &[Vec<String>]) -> Result<()> {
-        let cleanup = cleanup_command(case.binary);
+    fn case(&mut self, report: &mut Report, case: &Case) -> Result<()> {
+        let cleanup = words(&["cleanup"]);
         // A normal run first: what any run makes once and keeps (the
         // bridge, root filesystems, directories) is then in the snapshots.
-        self.normal_run(case.binary, normal)?;
+        self.normal_run(case.binary, &case.normal)?;
         self.ok(case.binary, &cleanup)?;
         let (host, net) = self.settled();
         for point in &case.points {
@@ -187,7 +187,7 @@ impl Faults<'_> {
             if !case.next_restores {
                 self.compare(report, &format!("{at}, then cleanup"), &host, &net);
             }
-            if let Err(e) = self.normal_run(case.binary, normal) {
+            if let Err(e) = self.normal_run(case.binary, &case.normal) {
                 report.failure(PART, format!("{at}: the next run failed: {e:#}"));
             }
             if case.next_restores {
@@ -392,11 +392,6 @@ impl Ours {
         }
         line.starts_with("host link")
     }
-}
-
-/// The command that removes what killed runs left.
-fn cleanup_command(_binary: &str) -> Vec<String> {
-    words(&["cleanup"])
 }
 
 /// The PID a pod's name registry gives a container.
