@@ -136,8 +136,22 @@ impl Faults<'_> {
             self.case(report, &case)?;
         }
         self.pod_run(report)?;
-        self.kill_pause(report)?;
-        self.kill_container(report)
+        self.kill_in_pod(
+            report,
+            "SIGKILL of a pod's pause, then pod rm and cleanup",
+            Self::pause_of,
+            &[&["pod", "rm", "POD"], &["cleanup"]],
+        )?;
+        // The pod runs on: a new container takes the name.
+        self.kill_in_pod(
+            report,
+            "SIGKILL of a pod's container, then pod run of that name and pod rm",
+            Self::container_of,
+            &[
+                &["pod", "run", "POD", "--name", "c", "--", "true"],
+                &["pod", "rm", "POD"],
+            ],
+        )
     }
 
     /// `pod run` into a running pod (which is in the snapshots before): no
@@ -197,18 +211,36 @@ impl Faults<'_> {
         Ok(())
     }
 
-    /// SIGKILL of a pod's pause, with a container running: `pod rm` then
-    /// `cleanup` must leave nothing.
-    fn kill_pause(&mut self, report: &mut Report) -> Result<()> {
-        let what = "SIGKILL of a pod's pause, then pod rm and cleanup";
+    /// SIGKILL, from outside, of one process of a pod that runs a
+    /// container: `victim` gives its PID. Then the commands `then` (the
+    /// word `POD` is the pod's name) must succeed and leave nothing.
+    fn kill_in_pod(
+        &mut self,
+        report: &mut Report,
+        what: &str,
+        victim: fn(&Self, &str) -> Result<String>,
+        then: &[&[&str]],
+    ) -> Result<()> {
         let (host, net) = self.settled();
         let pod = self.ours.pod_name();
         self.ok("ch06", &words(&["pod", "create", &pod]))?;
-        let run = words(&["pod", "run", &pod, "--name", "c", "-d", "--", "sleep", "60"]);
-        self.ok("ch06", &run)?;
-        kill9_and_wait(&self.pod_record(&pod, "pause")?)?;
+        self.ok(
+            "ch06",
+            &words(&["pod", "run", &pod, "--name", "c", "-d", "--", "sleep", "60"]),
+        )?;
+        kill9_and_wait(&victim(self, &pod)?)?;
         self.injected += 1;
-        for step in [words(&["pod", "rm", &pod]), words(&["cleanup"])] {
+        for step in then {
+            let step: Vec<String> = step
+                .iter()
+                .map(|w| {
+                    if *w == "POD" {
+                        pod.clone()
+                    } else {
+                        w.to_string()
+                    }
+                })
+                .collect();
             if let Err(e) = self.ok("ch06", &step) {
                 report.failure(PART, format!("{what}: {e:#}"));
             }
@@ -217,26 +249,22 @@ impl Faults<'_> {
         Ok(())
     }
 
-    /// SIGKILL of a pod's container: the pod runs on, a container of the
-    /// same name starts again, and `pod rm` leaves nothing.
-    fn kill_container(&mut self, report: &mut Report) -> Result<()> {
-        let what = "SIGKILL of a pod's container, then pod run of that name and pod rm";
-        let (host, net) = self.settled();
-        let pod = self.ours.pod_name();
-        self.ok("ch06", &words(&["pod", "create", &pod]))?;
-        let run = words(&["pod", "run", &pod, "--name", "c", "-d", "--", "sleep", "60"]);
-        self.ok("ch06", &run)?;
-        let names = self.sandbox.state_dir.join("pods").join(&pod).join("names");
-        kill9_and_wait(&container_pid(&names, "c")?)?;
-        self.injected += 1;
-        if let Err(e) = self.ok("ch06", &run) {
-            report.failure(PART, format!("{what}: {e:#}"));
-        }
-        if let Err(e) = self.ok("ch06", &words(&["pod", "rm", &pod])) {
-            report.failure(PART, format!("{what}: {e:#}"));
-        }
-        self.compare(report, what, &host, &net);
-        Ok(())
+    /// The host PID of a pod's pause.
+    fn pause_of(&self, pod: &str) -> Result<String> {
+        self.pod_record(pod, "pause")
+    }
+
+    /// The host PID of the pod's container `c`, from its name registry.
+    fn container_of(&self, pod: &str) -> Result<String> {
+        let path = self
+            .sandbox
+            .state_dir
+            .join("pods")
+            .join(pod)
+            .join("names")
+            .join("c");
+        let text = std::fs::read_to_string(&path).with_context(|| format!("{}", path.display()))?;
+        Ok(text.trim().to_string())
     }
 
     /// The commands of a normal run; the word `NEW` is a new pod's name.
@@ -392,17 +420,6 @@ impl Ours {
         }
         line.starts_with("host link")
     }
-}
-
-/// The PID a pod's name registry gives a container.
-fn container_pid(names: &Path, name: &str) -> Result<String> {
-    let path = names.join(name);
-    let text = std::fs::read_to_string(&path).with_context(|| format!("{}", path.display()))?;
-    Ok(text
-        .split_whitespace()
-        .next()
-        .unwrap_or_default()
-        .to_string())
 }
 
 /// `kill -9 PID`, then wait until it is gone (its parent, init, collected
