@@ -26,30 +26,19 @@ use nix::libc;
 /// The environment variable that names the point to die at.
 pub const VAR: &str = "PFS_FAULT_AT";
 
-/// Every point, in the order a run passes them (chapter: where).
+/// Every point, in the order a run passes them (chapter: where), so that
+/// the suite can go through them all.
 pub const POINTS: [(&str, &str); 10] = [
-    (
-        "after-prepare",
-        "ch01: every layer prepared, before the fork",
-    ),
-    (
-        "after-lease",
-        "ch03: an IP address leased, before the bridge",
-    ),
-    ("after-cgroup", "ch05: the container's cgroup made"),
-    ("after-clone", "ch01: the child forked, not yet released"),
-    ("after-veth", "ch03: the veth pair made (child waiting)"),
-    (
-        "after-cgroup-join",
-        "ch05: in the child, after joining its group",
-    ),
-    ("after-pivot-root", "ch04: in the child, on its new root"),
-    ("before-exec", "ch01: in the child, all set, before execve"),
-    ("while-waiting", "ch01: the parent waits for the command"),
-    (
-        "after-pause-started",
-        "ch06: pause runs, the pod not yet recorded",
-    ),
+    ("after-lease", "ch03, parent: an address leased"),
+    ("after-cgroup", "ch05, parent: the cgroup made"),
+    ("after-prepare", "ch01, parent: every layer prepared"),
+    ("after-clone", "ch01, parent: the child forked"),
+    ("after-veth", "ch03, parent: the veth pair made"),
+    ("after-cgroup-join", "ch05, child: in its cgroup"),
+    ("after-pivot-root", "ch04, child: on its new root"),
+    ("before-exec", "ch01, child: all set"),
+    ("while-waiting", "ch01, parent: the command runs"),
+    ("after-pause-started", "ch06, parent: pause runs"),
 ];
 
 /// fcntl(2)'s F_SETSIG (10 on Linux, every architecture), which the libc
@@ -115,5 +104,31 @@ fn die() {
         loop {
             nix::unistd::pause();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn points_are_named_once_in_kebab_case() {
+        let mut names: Vec<&str> = POINTS.iter().map(|(name, _)| *name).collect();
+        assert!(names
+            .iter()
+            .all(|n| n.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')));
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), POINTS.len());
+    }
+
+    #[test]
+    fn without_the_variable_a_point_does_nothing() {
+        // The test runs without PFS_FAULT_AT (the suite sets it only for
+        // the chapters' binaries): we are still here afterwards.
+        assert!(std::env::var_os(VAR).is_none());
+        arm();
+        assert!(ARMED.get().is_none());
+        point("after-prepare");
     }
 }
