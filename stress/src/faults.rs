@@ -2,19 +2,24 @@
 //!
 //! For each kill point of `pfs_cli::fault::POINTS` and each command that
 //! passes it (`run` of chapters 04, 05 and 07 with a bridge, `pod create`
-//! and `pod run` of chapter 06), all in one throwaway network namespace
-//! (testkit::NetSandbox) with state and data directories of our own:
+//! of chapters 06 and 07, `pod run` into a running pod), all in one
+//! throwaway network namespace (testkit::NetSandbox) with state and data
+//! directories of our own:
 //!
 //! 1. run the command with `PFS_FAULT_AT=POINT`: it must die of SIGKILL
 //!    (if it does not, the point was never reached: dead or misnamed);
 //! 2. run the chapter's `cleanup`, then compare the host (crate::snapshot)
-//!    and the sandbox's network with the snapshots taken before;
+//!    and the sandbox's network with the snapshots taken before (after
+//!    the next run, for `pod run`: see [`Case::next_restores`]);
 //! 3. one normal run must then succeed.
 //!
 //! Then the two deaths a pod's processes may die: SIGKILL of a pod's
 //! pause (then `pod rm` and `cleanup` leave nothing) and of a pod's
 //! container (then the pod runs on: a new container of that name works,
 //! and `pod rm` leaves nothing).
+//!
+//! Other tests may run containers on this host meanwhile: only what is
+//! ours counts as left (see [`Ours`]).
 
 use std::collections::BTreeSet;
 use std::os::unix::process::ExitStatusExt;
