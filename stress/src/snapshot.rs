@@ -3,13 +3,15 @@
 //! first is a leftover.
 //!
 //! - mounts: /proc/self/mountinfo (mount point, type, source);
-//! - cgroups: every group under a `pods-from-scratch` group of each hierarchy;
+//! - cgroups: every group under a `pods-from-scratch` group (containers')
+//!   or a `pods-from-scratch-pods` group (pods') of each hierarchy;
 //! - state: every file under the state directory (`$PFS_STATE_DIR` or
 //!   /run/pods-from-scratch), with the lease files' lines; the data
 //!   directory's `containers` and `pods` (images and root filesystems are a
 //!   cache, meant to stay);
 //! - processes: every process in another PID namespace than ours (a
-//!   container's), and every process of a chapter binary or pause;
+//!   container's), and every process of a chapter binary or pause, zombies
+//!   aside;
 //! - network: the links of the host's network namespace (each part runs its
 //!   containers in a throwaway namespace of its own, see testkit::NetSandbox,
 //!   and compares that one itself).
@@ -65,11 +67,14 @@ fn cgroups(lines: &mut BTreeSet<String>) {
         roots.push(entry.path());
     }
     for root in roots {
-        walk(&root.join("pods-from-scratch"), &mut |dir| {
-            if dir.is_dir() {
-                lines.insert(format!("cgroup {}", dir.display()));
-            }
-        });
+        // Chapter 05's parent group, and chapter 06's for pods.
+        for parent in ["pods-from-scratch", "pods-from-scratch-pods"] {
+            walk(&root.join(parent), &mut |dir| {
+                if dir.is_dir() {
+                    lines.insert(format!("cgroup {}", dir.display()));
+                }
+            });
+        }
     }
 }
 
@@ -108,10 +113,19 @@ fn processes(lines: &mut BTreeSet<String>) {
         let comm = comm.trim();
         let other_namespace = fs::read_link(entry.path().join("ns/pid")).ok() != ours;
         let ours_by_name = comm == "pause" || (comm.len() == 4 && comm.starts_with("ch0"));
-        if (other_namespace || ours_by_name) && !comm.is_empty() {
+        if (other_namespace || ours_by_name) && !comm.is_empty() && !is_zombie(&entry.path()) {
             lines.insert(format!("process {pid} {comm}"));
         }
     }
+}
+
+/// A zombie has ended and holds nothing but its PID, until its parent
+/// collects it: a container whose runtime is gone waits for the host's
+/// init to do so, which some inits (this VM's) do seconds later.
+fn is_zombie(proc_dir: &Path) -> bool {
+    let stat = fs::read_to_string(proc_dir.join("stat")).unwrap_or_default();
+    let state = stat.rsplit_once(") ").map(|(_, rest)| rest.chars().next());
+    state == Some(Some('Z'))
 }
 
 fn host_links(lines: &mut BTreeSet<String>) {

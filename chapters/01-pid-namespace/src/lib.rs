@@ -23,6 +23,10 @@
 //! What the child finally runs is a [`Process`]: its command, environment,
 //! working directory and user (`-e`, `--env-file`, `-w`, `-u`), set after
 //! every layer, in the order `set_up_process` teaches, then `execve`.
+//!
+//! The `fault::point("...")` lines mark steps where the reliability suite
+//! kills the runtime (with `PFS_FAULT_AT`, see `pfs_cli::fault`); they do
+//! nothing in a normal run.
 
 use std::ffi::{CStr, CString, OsStr};
 use std::io::{Read, Write};
@@ -42,7 +46,7 @@ use nix::unistd::{chdir, execve, fork, setgid, setgroups, setuid, ForkResult, Gi
 // The command line's machinery (the narration of `--explain`, the root
 // check, the program's name, reading `-e`/`-w`/`-u` into a `Process`)
 // lives in the support crate pfs-cli.
-pub use pfs_cli::{explain, program_name, require_root, Process, User, EXIT_RUNTIME_FAILED};
+pub use pfs_cli::{explain, fault, program_name, require_root, Process, User, EXIT_RUNTIME_FAILED};
 
 const EXIT_CANNOT_EXECUTE: i32 = 126;
 const EXIT_NOT_FOUND: i32 = 127;
@@ -120,6 +124,7 @@ pub trait Layer {
 /// signal N killed it).
 pub fn run(process: &Process, layers: &mut [Box<dyn Layer>]) -> Result<i32> {
     match launch(process, layers, |child, _| {
+        fault::point("while-waiting");
         wait_for_exit(child).map(Child::Exited)
     })? {
         Child::Exited(status) => Ok(status),
@@ -153,6 +158,7 @@ pub fn launch(
     let mut prepared = 0;
     let result = even_if_it_panics(|| {
         prepare_layers(layers, &mut prepared)?;
+        fault::point("after-prepare");
         let (child, mut to_child) = start(&exec, layers)?;
         until(child, &mut to_child).inspect_err(|_| stop(child))
     });
@@ -209,6 +215,7 @@ fn start(exec: &Exec, layers: &mut [Box<dyn Layer>]) -> Result<(Pid, UnixStream)
         ForkResult::Parent { child } => {
             drop(to_parent);
             CHILD.store(child.as_raw(), Ordering::SeqCst);
+            fault::point("after-clone");
             if let Err(e) = release_child(child, layers, &mut to_child) {
                 // The child never ran the command: stop it and report.
                 stop(child);
@@ -375,6 +382,7 @@ fn setup_child(exec: &Exec, layers: &mut [Box<dyn Layer>], parent: &mut UnixStre
     for layer in layers.iter_mut() {
         layer.just_before_exec()?;
     }
+    fault::point("before-exec");
     // The last word to the parent: all set, the command comes next.
     parent.write_all(b"x").context("tell the parent we start")
 }

@@ -195,6 +195,7 @@ impl Layer for Bridged {
     /// namespace: a veth pair from the bridge to the child's `eth0`.
     fn setup_from_parent(&mut self, child: Pid) -> Result<()> {
         create_veth_pair(&self.host_end, "eth0", child)?;
+        ch01::fault::point("after-veth");
         attach_to_bridge(&self.host_end, &self.bridge)?;
         set_link_up(&self.host_end)
     }
@@ -261,7 +262,7 @@ impl Bridged {
             ipam::choose_address(subnet, taken, requested)
         })?;
         self.address = Some(address);
-
+        ch01::fault::point("after-lease");
         ensure_bridge(&self.bridge, self.subnet)
     }
 }

@@ -165,6 +165,7 @@ impl Layer for Rootfs {
         chdir(&root).with_context(|| format!("chdir {}", root.display()))?;
         mount_proc_sys_dev_tmp()?; // relative to the new root: see its doc
         pivot_into(&root)?;
+        ch01::fault::point("after-pivot-root");
         if self.read_only {
             remount_read_only("/")?;
         }

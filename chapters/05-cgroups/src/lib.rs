@@ -239,12 +239,14 @@ impl Layer for Cgroup {
         // Under a lock: no run removes our parent group while we create in it.
         let _lock = pfs_state::lock("cgroups")?;
         self.group.create(&self.limits)?;
+        ch01::fault::point("after-cgroup");
         self.memberships = self.group.open_to_join()?;
         Ok(())
     }
 
     fn setup_in_child(&mut self) -> Result<()> {
         join_group(&self.memberships)?;
+        ch01::fault::point("after-cgroup-join");
         // Now that we are in our group, a new cgroup namespace makes it our
         // root: /proc/self/cgroup says "/", and the host's tree is hidden.
         ch01::enter_namespaces(CloneFlags::CLONE_NEWCGROUP)

@@ -86,6 +86,7 @@ pub fn create<L: PodLayers>(args: &CreateArgs, more: &L) -> Result<i32> {
         .and_then(|()| start_pause(&pod, subnet, limits, version, more))
     {
         Ok(Child::Running(pause)) => {
+            ch01::fault::point("after-pause-started");
             if let Err(e) = record_running(&mut pod, pause) {
                 let _ = stop_processes(&pod, Duration::ZERO);
                 let _ = release::<L>(&pod, version);

@@ -11,6 +11,7 @@
 //! takes, which other tests running at the same time would disturb.
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
@@ -603,6 +604,25 @@ fn a_killed_pod_run_does_not_kill_the_pod() {
     host.ok(&["pod", "run", "sturdy", "--name", "fg", "--", "true"]);
 
     host.rm_leaving_nothing(&["sturdy"], &[]);
+}
+
+/// A `pod run` killed (with the test-only hook, `PFS_FAULT_AT`) once it
+/// has reserved the container's name: the name is stale at once, and the
+/// next container of that name starts. (It was "already in use" for a
+/// minute, found by `pfs-stress faults`.)
+#[test]
+fn a_name_reserved_by_a_killed_pod_run_is_taken_over_at_once() {
+    let host = Host::new();
+    host.ok(&["pod", "create", "faulty"]);
+    let killed = host
+        .command(&["pod", "run", "faulty", "--name", "c", "--", "true"])
+        .env("PFS_FAULT_AT", "after-prepare")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run ch06");
+    assert_eq!(killed.status.signal(), Some(9), "{}", stderr(&killed));
+    host.ok(&["pod", "run", "faulty", "--name", "c", "--", "true"]);
+    host.rm_leaving_nothing(&["faulty"], &[]);
 }
 
 #[test]

@@ -19,8 +19,11 @@
 //! [`volume`] parses and checks `-v` and `--tmpfs`; mounting them is
 //! chapter 04's lesson. [`process`] reads `-e`, `--env-file`, `-w` and
 //! `-u` (and an image's defaults) into the [`Process`] chapter 01 executes.
+//! [`fault`] is the reliability suite's test-only hook: `PFS_FAULT_AT=STEP`
+//! kills the runtime with SIGKILL at that step of a run.
 
 pub mod explain;
+pub mod fault;
 pub mod process;
 pub mod volume;
 
@@ -62,6 +65,7 @@ pub enum RunOrCleanup<R: clap::Args, C: clap::Args> {
 /// asked, run the command with `run`, and exit with its status.
 pub fn main<C: Subcommand>(about: &'static str, run: impl FnOnce(C) -> Result<i32>) -> ! {
     let cli: Cli<C> = parse_args(about);
+    fault::arm();
     if cli.explain {
         explain::enable();
     }

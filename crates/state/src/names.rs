@@ -2,6 +2,9 @@
 //! container's PID (as the host sees it). Chapter 03's `--net
 //! container:web` reads it back and joins the network namespace of that
 //! process, `/proc/PID/ns/net`; chapter 06 keeps one such directory per pod.
+//! Until the container exists, the file says `starting PID`: the runtime
+//! that reserved the name, so that a run killed before the container
+//! started leaves a name anyone can see is stale.
 //! Only this module reads or writes these files.
 
 use std::fs::OpenOptions;
@@ -39,41 +42,50 @@ pub fn lookup(state_dir: &Path, name: &str) -> Option<u32> {
     is_running(pid).then_some(pid)
 }
 
-/// Claim `name` before the container starts. The file is created with
-/// `O_EXCL`, so two runs cannot claim the same name; a name whose process
-/// is gone (a killed run) is taken over.
+/// Claim `name` before the container starts: the file appears, already
+/// saying `starting PID`, by `link(2)`, which fails if the name exists, so
+/// two runs cannot claim the same name; a name whose process is gone (a
+/// killed run, or a killed runtime that was starting it) is taken over.
 pub fn reserve(state_dir: &Path, name: &str) -> Result<()> {
     let path = name_path(state_dir, name);
     let dir = path.parent().expect("a name has a parent directory");
     std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    let pid = std::process::id();
+    let draft = dir.join(format!(".{name}.{pid}"));
+    std::fs::write(&draft, format!("starting {pid}\n"))
+        .with_context(|| format!("write {}", draft.display()))?;
+    let mut result = Err(anyhow::anyhow!("container name {name:?} is already in use"));
     for _ in 0..2 {
-        match OpenOptions::new().write(true).create_new(true).open(&path) {
-            Ok(_) => return Ok(()),
+        match std::fs::hard_link(&draft, &path) {
+            Ok(()) => {
+                result = Ok(());
+                break;
+            }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                if lookup(state_dir, name).is_some() || is_being_started(&path) {
-                    bail!("container name {name:?} is already in use");
+                if !is_stale(state_dir, name) {
+                    break;
                 }
-                // Stale: its process is gone. Remove it and try again.
                 let _ = std::fs::remove_file(&path);
             }
-            Err(e) => return Err(e).with_context(|| format!("create {}", path.display())),
+            Err(e) => {
+                result = Err(e).with_context(|| format!("create {}", path.display()));
+                break;
+            }
         }
     }
-    bail!("container name {name:?} is already in use")
+    let _ = std::fs::remove_file(&draft);
+    result
 }
 
-/// An empty name file younger than a minute belongs to a run that is
-/// starting right now.
-fn is_being_started(path: &Path) -> bool {
-    let Ok(meta) = std::fs::metadata(path) else {
-        return false;
+/// Whether `name` is held by nothing that runs: its container is gone, or
+/// the runtime that reserved it died before the container started.
+pub fn is_stale(state_dir: &Path, name: &str) -> bool {
+    let Ok(text) = std::fs::read_to_string(name_path(state_dir, name)) else {
+        return false; // no such name
     };
-    let young = meta
-        .modified()
-        .ok()
-        .and_then(|m| m.elapsed().ok())
-        .is_some_and(|age| age.as_secs() < 60);
-    meta.len() == 0 && young
+    let text = text.trim();
+    let pid = text.strip_prefix("starting ").unwrap_or(text);
+    !pid.parse().is_ok_and(is_running)
 }
 
 /// Write the container's PID into its reserved name.
@@ -100,6 +112,14 @@ pub fn unregister(state_dir: &Path, name: &str) -> Result<()> {
 
 /// Every registered name, with the PID it holds (if any).
 pub fn all(state_dir: &Path) -> Vec<(String, Option<u32>)> {
+    let mut names = files(state_dir);
+    // A draft of `reserve` (a name never starts with '.').
+    names.retain(|(name, _)| !name.starts_with('.'));
+    names
+}
+
+/// Every file of the names directory, drafts included.
+fn files(state_dir: &Path) -> Vec<(String, Option<u32>)> {
     let Ok(entries) = std::fs::read_dir(state_dir.join("names")) else {
         return Vec::new();
     };
@@ -116,11 +136,12 @@ pub fn all(state_dir: &Path) -> Vec<(String, Option<u32>)> {
 }
 
 /// `cleanup`: forget the names whose process is gone (a run killed with
-/// SIGKILL could not). Returns the names removed.
+/// SIGKILL could not), and the drafts of runtimes killed in `reserve`.
+/// Returns the names removed.
 pub fn remove_stale(state_dir: &Path) -> Result<Vec<String>> {
     let mut removed = Vec::new();
-    for (name, _) in all(state_dir) {
-        if lookup(state_dir, &name).is_none() {
+    for (name, _) in files(state_dir) {
+        if is_stale(state_dir, &name) {
             unregister(state_dir, &name)?;
             removed.push(name);
         }
@@ -168,6 +189,26 @@ mod tests {
         register(&dir, "gone", u32::MAX).unwrap();
         assert_eq!(remove_stale(&dir).unwrap(), ["gone"]);
         assert_eq!(all(&dir), [("alive".to_string(), Some(std::process::id()))]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A runtime killed between reserving a name and starting its
+    /// container (`PFS_FAULT_AT=after-prepare`) left `starting PID`: the
+    /// name is stale at once, and the next run takes it over.
+    #[test]
+    fn a_name_reserved_by_a_killed_runtime_is_stale_and_taken_over() {
+        let dir = std::env::temp_dir().join(format!("pfs-starting-{}", std::process::id()));
+        reserve(&dir, "mine").unwrap();
+        assert!(!is_stale(&dir, "mine"), "we are starting it");
+        assert_eq!(lookup(&dir, "mine"), None);
+        std::fs::write(
+            name_path(&dir, "killed"),
+            format!("starting {}\n", u32::MAX),
+        )
+        .unwrap();
+        assert!(is_stale(&dir, "killed"));
+        reserve(&dir, "killed").unwrap();
+        assert_eq!(remove_stale(&dir).unwrap(), Vec::<String>::new());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

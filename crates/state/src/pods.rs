@@ -322,11 +322,10 @@ pub fn running_container(pod: &Pod, name: &str) -> Result<u32> {
 }
 
 /// Whether the pod has a container called `name` that ended (a detached
-/// one keeps its name until its pod is removed or the name is taken again).
+/// one keeps its name until its pod is removed or the name is taken again),
+/// or whose runtime was killed before it started.
 pub fn has_exited(pod: &Pod, name: &str) -> bool {
-    containers(pod)
-        .into_iter()
-        .any(|(n, pid)| n == name && pid.is_some_and(|pid| !is_running(pid)))
+    names::is_stale(&pod.state_dir(), name)
 }
 
 /// 8 random hex digits, from the kernel's random source.
