@@ -106,12 +106,28 @@ fn processes(lines: &mut BTreeSet<String>) {
         }
         let comm = fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
         let comm = comm.trim();
+        if is_zombie_of_init(&entry.path()) {
+            continue;
+        }
         let other_namespace = fs::read_link(entry.path().join("ns/pid")).ok() != ours;
         let ours_by_name = comm == "pause" || (comm.len() == 4 && comm.starts_with("ch0"));
         if (other_namespace || ours_by_name) && !comm.is_empty() {
             lines.insert(format!("process {pid} {comm}"));
         }
     }
+}
+
+/// A process that has ended and waits for init to collect it: a detached
+/// container (pause, `pod run -d`) is init's child once the runtime that
+/// started it has exited, and how soon init reaps is init's business (this
+/// machine's init is slow at it), not a leftover of ours.
+fn is_zombie_of_init(proc_dir: &Path) -> bool {
+    let stat = fs::read_to_string(proc_dir.join("stat")).unwrap_or_default();
+    // "PID (COMM) STATE PPID ...": COMM may hold spaces, so split after ")".
+    let fields: Vec<&str> = stat
+        .rsplit_once(") ")
+        .map_or(vec![], |(_, rest)| rest.split(' ').collect());
+    fields.first() == Some(&"Z") && fields.get(1) == Some(&"1")
 }
 
 fn host_links(lines: &mut BTreeSet<String>) {
