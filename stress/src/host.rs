@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Result};
 use testkit::{stderr, stdout, NetSandbox, NetState};
@@ -49,6 +50,25 @@ impl Host {
             .env("PFS_DATA_DIR", self.data_dir())
             .stdin(Stdio::null());
         Ok(command)
+    }
+
+    /// The network once no container runs: the bridge, with no port left,
+    /// has lost its carrier, and the kernel has told its routes and state
+    /// (it does so a moment later, up to a second: the "linkwatch" work,
+    /// which an emulated VM showed outlasting a settled snapshot).
+    pub fn idle_snapshot(&self) -> Result<NetState> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let bridge = stdout(&self.sandbox.run("ip", &["-o", "link", "show", "pfs0"]));
+            if bridge.is_empty() || bridge.contains("state DOWN") {
+                return Ok(self.sandbox.settled_snapshot());
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "the bridge is still up 10 s after the last container: {bridge}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// What the runs left in the sandbox's state and data directories: every

@@ -38,20 +38,28 @@ pub fn run(report: &mut Report) -> Result<()> {
     let (mut checked, mut fewest_addresses) = (0, AT_ONCE);
     let mut after_first = None;
     for batch in 0..RUNS / AT_ONCE {
+        let started = Instant::now();
         let (statuses, addresses) = run_batch(&host, batch, report)?;
+        // A line per batch: a slow machine (an emulated VM) shows progress.
+        eprintln!(
+            "pfs-stress: load: batch {}/{}: {addresses} addresses held at once, {:.1} s",
+            batch + 1,
+            RUNS / AT_ONCE,
+            started.elapsed().as_secs_f64()
+        );
         checked += statuses;
         fewest_addresses = fewest_addresses.min(addresses);
         // The bridge stays between runs, by design (as docker0 does); the
         // rest of the network must come back to this after each batch.
         if after_first.is_none() {
-            after_first = Some(host.sandbox.settled_snapshot());
+            after_first = Some(host.idle_snapshot()?);
         }
     }
     for left in host.leftovers() {
         report.failure(PART, format!("left after the runs: {left}"));
     }
     if let Some(first) = after_first {
-        let last = host.sandbox.settled_snapshot();
+        let last = host.idle_snapshot()?;
         if let Some(change) = changes(
             "the network from the first batch to the last",
             &first,
