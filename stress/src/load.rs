@@ -28,9 +28,9 @@ const PART: &str = "load";
 const CHAPTERS: [&str; 4] = ["ch04", "ch05", "ch06", "ch07"];
 const RUNS: usize = 200;
 const AT_ONCE: usize = 20;
-/// How long a batch may take to hold its 20 addresses (a run takes well
-/// under a second on a quiet machine).
-const READY_WITHIN: Duration = Duration::from_secs(60);
+/// How long a batch may take to hold its 20 addresses: 0.3 s on this
+/// 2-core host, up to 30 s in the emulated cgroup v2 VM (scripts/vm-test.sh).
+const READY_WITHIN: Duration = Duration::from_secs(120);
 
 pub fn run(report: &mut Report) -> Result<()> {
     let host = Host::new()?;

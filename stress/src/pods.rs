@@ -60,6 +60,12 @@ pub fn run(report: &mut Report) -> Result<()> {
     for left in host.leftovers() {
         report.failure(PART, format!("left after the pods: {left}"));
     }
+    // A failed part leaves no pod running behind it (it was reported).
+    let pods = std::fs::read_dir(host.state_dir().join("pods"));
+    for pod in pods.into_iter().flatten().flatten() {
+        let name = pod.file_name().to_string_lossy().into_owned();
+        let _ = ok(&host, "ch07", &["pod", "rm", &name, "--timeout", "0"]);
+    }
     let cleanup = host.command("ch07", &["cleanup", "--all"])?.output()?;
     if !cleanup.status.success() {
         report.failure(PART, format!("ch07 cleanup --all: {}", stderr(&cleanup)));

@@ -56,20 +56,25 @@ fn mounts(lines: &mut BTreeSet<String>) {
 }
 
 fn cgroups(lines: &mut BTreeSet<String>) {
-    let mut roots = vec![PathBuf::from("/sys/fs/cgroup")];
-    for entry in fs::read_dir("/sys/fs/cgroup")
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
+    cgroups_under(Path::new("/sys/fs/cgroup"), lines);
+}
+
+/// Our groups in the hierarchy `root` (cgroup v2) or in the hierarchies
+/// mounted below it (v1): single containers' under `pods-from-scratch`
+/// (chapter 05), pods' under `pods-from-scratch-pods` (chapter 06).
+fn cgroups_under(root: &Path, lines: &mut BTreeSet<String>) {
+    let mut roots = vec![root.to_path_buf()];
+    for entry in fs::read_dir(root).into_iter().flatten().flatten() {
         roots.push(entry.path());
     }
     for root in roots {
-        walk(&root.join("pods-from-scratch"), &mut |dir| {
-            if dir.is_dir() {
-                lines.insert(format!("cgroup {}", dir.display()));
-            }
-        });
+        for ours in ["pods-from-scratch", pfs_state::pods::PODS_GROUP] {
+            walk(&root.join(ours), &mut |dir| {
+                if dir.is_dir() {
+                    lines.insert(format!("cgroup {}", dir.display()));
+                }
+            });
+        }
     }
 }
 
@@ -151,5 +156,29 @@ fn walk(dir: &Path, note: &mut dyn FnMut(&Path)) {
         for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
             walk(&entry.path(), note);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A pod's group was missed: they live under `pods-from-scratch-pods`,
+    /// not under chapter 05's `pods-from-scratch`.
+    #[test]
+    fn a_pods_group_and_a_containers_group_are_both_listed() {
+        let root = std::env::temp_dir().join(format!("pfs-snapshot-{}", std::process::id()));
+        let pod = root.join("memory/pods-from-scratch-pods/web-1234abcd/pause");
+        let container = root.join("pods-from-scratch/4242");
+        fs::create_dir_all(&pod).unwrap();
+        fs::create_dir_all(&container).unwrap();
+        fs::create_dir_all(root.join("system.slice/other")).unwrap();
+        let mut lines = BTreeSet::new();
+        cgroups_under(&root, &mut lines);
+        fs::remove_dir_all(&root).unwrap();
+        let listed = |dir: &Path| lines.contains(&format!("cgroup {}", dir.display()));
+        assert!(listed(&pod) && listed(pod.parent().unwrap()), "{lines:?}");
+        assert!(listed(&container), "{lines:?}");
+        assert_eq!(lines.len(), 5, "ours only: {lines:?}");
     }
 }
