@@ -71,6 +71,20 @@ impl Host {
         }
     }
 
+    /// `ch07 cleanup --all`, which removes the bridge too (the last
+    /// chapter's cleanup undoes every earlier chapter's): what went wrong,
+    /// if it failed or the network is not as `before`.
+    pub fn cleanup_all(&self, before: &NetState) -> Result<Vec<String>> {
+        let mut failures = Vec::new();
+        let cleanup = self.command("ch07", &["cleanup", "--all"])?.output()?;
+        if !cleanup.status.success() {
+            failures.push(format!("ch07 cleanup --all: {}", stderr(&cleanup)));
+        }
+        let after = self.sandbox.settled_snapshot();
+        failures.extend(changes("the network, after cleanup --all,", before, &after));
+        Ok(failures)
+    }
+
     /// What the runs left in the sandbox's state and data directories: every
     /// file but lock files, empty lease files and the cache of root
     /// filesystems; and every link but `lo` and the bridge `pfs0`.

@@ -69,13 +69,8 @@ pub fn run(report: &mut Report) -> Result<()> {
         }
     }
     // The bridge goes with `cleanup --all`; then the network is as before.
-    let cleanup = host.command("ch07", &["cleanup", "--all"])?.output()?;
-    if !cleanup.status.success() {
-        report.failure(PART, format!("ch07 cleanup --all: {}", stderr(&cleanup)));
-    }
-    let after = host.sandbox.settled_snapshot();
-    if let Some(change) = changes("the network, after cleanup --all,", &before, &after) {
-        report.failure(PART, change);
+    for failure in host.cleanup_all(&before)? {
+        report.failure(PART, failure);
     }
     report.figure(
         PART,

@@ -18,7 +18,7 @@ use pfs_state::pods::Pod;
 use pfs_state::process::is_running;
 use testkit::{stderr, stdout};
 
-use crate::host::{changes, Host};
+use crate::host::Host;
 use crate::report::Report;
 
 const PART: &str = "pods";
@@ -66,13 +66,8 @@ pub fn run(report: &mut Report) -> Result<()> {
         let name = pod.file_name().to_string_lossy().into_owned();
         let _ = ok(&host, "ch07", &["pod", "rm", &name, "--timeout", "0"]);
     }
-    let cleanup = host.command("ch07", &["cleanup", "--all"])?.output()?;
-    if !cleanup.status.success() {
-        report.failure(PART, format!("ch07 cleanup --all: {}", stderr(&cleanup)));
-    }
-    let after = host.sandbox.settled_snapshot();
-    if let Some(change) = changes("the network, after cleanup --all,", &before, &after) {
-        report.failure(PART, change);
+    for failure in host.cleanup_all(&before)? {
+        report.failure(PART, failure);
     }
     report.figure(
         PART,
