@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Everything CI runs: formatting, lints, unit tests, the root integration
-# tests against the real kernel, the book's recorded outputs, the book, and
+# tests against the real kernel, the reliability suite (scripts/stress.sh),
+# the book's recorded outputs, the book, and
 # last the integration tests again in a cgroup v2 VM, with the book's
-# cgroup v2 outputs in the same boot (scripts/vm-test.sh).
+# cgroup v2 outputs and the suite's load part in the same boot
+# (scripts/vm-test.sh).
 # Builds as you; runs the test programs as root (through sudo if needed).
 #
 #   scripts/test.sh           everything (the VM part takes a minute or two)
@@ -35,6 +37,8 @@ step "shellcheck"
 shellcheck -x scripts/*.sh .ci/run
 step "unit and integration tests (integration tests run as root)"
 cargo test --workspace
+step "the reliability suite (scripts/stress.sh; budget: 6 minutes, 7 with the build)"
+timeout 420 scripts/stress.sh
 step "workshop: every exercise fails unsolved and passes with the chapter's code"
 if $vm; then cargo xtask workshop verify --vm; else cargo xtask workshop verify; fi
 step "the book's outputs match a fresh run"

@@ -4,9 +4,12 @@
 # the older cgroup v1 "hybrid" layout).
 #
 #   scripts/vm-test.sh                  all the workspace's tests, then the
-#                                       book's cgroup v2 outputs (below)
+#                                       book's cgroup v2 outputs (below), then
+#                                       the reliability suite's load part
 #   scripts/vm-test.sh -p ch01 -p ch02  options for `cargo test`, instead of
-#                                       --workspace (and no book outputs)
+#                                       --workspace (and no book outputs, no
+#                                       load part)
+#   scripts/vm-test.sh --load           only the suite's load part
 #   scripts/vm-test.sh --book-outputs FOLDER
 #                                       no tests: only record the book's cgroup
 #                                       v2 outputs into FOLDER (what
@@ -24,6 +27,10 @@
 # files with book/src/outputs/v2/, failing if they differ: so CI checks them
 # without a second boot.
 #
+# The load part (`pfs-stress load`, see scripts/stress.sh): 200 runs of
+# chapters 04 to 07 on cgroup v2. pfs-stress and the chapters' binaries are
+# copied into the job folder (pfs-stress runs the binaries next to itself).
+#
 # Environment: PFS_VM_CACHE (image cache folder), PFS_VM_TIMEOUT (default 20m).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,11 +40,14 @@ source scripts/lib.sh
 TIMEOUT=${PFS_VM_TIMEOUT:-20m}
 # What to do with the book's cgroup v2 outputs: check them, record them
 # into a folder (and run no tests), or nothing.
-book=check cargo_args=(--workspace)
+# And whether to run the suite's load part.
+book=check cargo_args=(--workspace) load=true
 if [ "${1:-}" = --book-outputs ]; then
-    book=record record_into=${2:?--book-outputs FOLDER} cargo_args=()
+    book=record record_into=${2:?--book-outputs FOLDER} cargo_args=() load=false
+elif [ "${1:-}" = --load ]; then
+    book=none cargo_args=()
 elif [ $# -gt 0 ]; then
-    book=none cargo_args=("$@")
+    book=none cargo_args=("$@") load=false
 fi
 
 install_vm_tools
@@ -71,10 +81,17 @@ if [ ${#cargo_args[@]} -gt 0 ]; then
         "$job/cargo.json" >"$job/tests"
     echo "$(wc -l <"$job/tests") test programs"
 fi
-if [ "$book" != none ]; then
-    step "building the chapters for the book's examples"
+if [ "$book" != none ] || $load; then
+    step "building the chapters (for the book's examples and the load part)"
     cargo build --quiet --workspace
+fi
+if [ "$book" != none ]; then
     mkdir "$job/book" # the guest records them in it
+fi
+if $load; then
+    target=$(cargo metadata --format-version 1 --no-deps | jq -r .target_directory)
+    mkdir "$job/stress"
+    cp "$target"/debug/{pfs-stress,ch04,ch05,ch06,ch07} "$job/stress/"
 fi
 
 # The chapters' tests keep what they download (a debootstrapped Debian ...)
@@ -115,13 +132,18 @@ if [ -d /job/book ]; then
     bash '$PWD/scripts/book-outputs.sh' --in-vm /job/book || failed=\$((failed + 1))
     echo "\$(uptime) recorded \$(ls /job/book | wc -l) outputs"
 fi
+if [ -d /job/stress ]; then
+    echo "\$(uptime) ==> the reliability suite's load part: pfs-stress load"
+    /job/stress/pfs-stress load || failed=\$((failed + 1))
+fi
 [ \$failed -eq 0 ]
 EOF
 
 what=tests
 case $book in
-    check) what="tests, then the book's examples," ;;
+    check) what="tests, then the book's examples and the load part," ;;
     record) what="book's examples" ;;
+    none) if [ ${#cargo_args[@]} -eq 0 ]; then what="load part"; fi ;;
 esac
 step "booting the VM (qemu TCG) and running the $what inside"
 # The serial console, as plain lines: without carriage returns and without
@@ -177,5 +199,5 @@ case $book in
         fi
         echo "vm-test: the book's cgroup v2 outputs match"
         ;;
-    none) echo "vm-test: all tests passed inside the cgroup v2 VM" ;;
+    none) echo "vm-test: all passed inside the cgroup v2 VM" ;;
 esac

@@ -12,12 +12,14 @@
 //! exits non-zero on any failure or leftover.
 
 mod faults;
+mod host;
 mod load;
 mod pods;
 mod pulls;
 mod report;
 mod snapshot;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -33,6 +35,19 @@ const PARTS: [Part; 4] = [
     ("pods", pods::run),
 ];
 
+/// A binary of the workspace (`ch04`, `ch06` ...), built next to this one
+/// by `cargo build --workspace`: the suite runs the very binaries a learner
+/// would.
+pub fn binary(name: &str) -> anyhow::Result<PathBuf> {
+    let path = std::env::current_exe()?.with_file_name(name);
+    anyhow::ensure!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace` first",
+        path.display()
+    );
+    Ok(path)
+}
+
 fn main() -> ExitCode {
     testkit::require_root();
     let asked: Vec<String> = std::env::args().skip(1).collect();
@@ -47,8 +62,14 @@ fn main() -> ExitCode {
         }
         let start = Instant::now();
         let before = snapshot::Snapshot::take();
-        if let Err(e) = run(&mut report) {
-            report.failure(name, format!("{e:#}"));
+        // testkit's helpers panic on what they cannot do (no namespace, a
+        // network that never settles): that is a failure of this part, and
+        // the next part and the leftover check still run.
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&mut report)));
+        match outcome {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => report.failure(name, format!("{e:#}")),
+            Err(_) => report.failure(name, "panicked (the message is above)"),
         }
         for leftover in snapshot::Snapshot::take().leftovers_since(&before) {
             report.leftover(name, leftover);

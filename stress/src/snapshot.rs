@@ -58,18 +58,20 @@ fn mounts(lines: &mut BTreeSet<String>) {
 }
 
 fn cgroups(lines: &mut BTreeSet<String>) {
-    let mut roots = vec![PathBuf::from("/sys/fs/cgroup")];
-    for entry in fs::read_dir("/sys/fs/cgroup")
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
+    cgroups_under(Path::new("/sys/fs/cgroup"), lines);
+}
+
+/// Our groups in the hierarchy `root` (cgroup v2) or in the hierarchies
+/// mounted below it (v1): single containers' under `pods-from-scratch`
+/// (chapter 05), pods' under `pods-from-scratch-pods` (chapter 06).
+fn cgroups_under(root: &Path, lines: &mut BTreeSet<String>) {
+    let mut roots = vec![root.to_path_buf()];
+    for entry in fs::read_dir(root).into_iter().flatten().flatten() {
         roots.push(entry.path());
     }
     for root in roots {
-        // Chapter 05's parent group, and chapter 06's for pods.
-        for parent in ["pods-from-scratch", "pods-from-scratch-pods"] {
-            walk(&root.join(parent), &mut |dir| {
+        for ours in ["pods-from-scratch", pfs_state::pods::PODS_GROUP] {
+            walk(&root.join(ours), &mut |dir| {
                 if dir.is_dir() {
                     lines.insert(format!("cgroup {}", dir.display()));
                 }
@@ -111,21 +113,28 @@ fn processes(lines: &mut BTreeSet<String>) {
         }
         let comm = fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
         let comm = comm.trim();
+        if is_zombie_of_init(&entry.path()) {
+            continue;
+        }
         let other_namespace = fs::read_link(entry.path().join("ns/pid")).ok() != ours;
         let ours_by_name = comm == "pause" || (comm.len() == 4 && comm.starts_with("ch0"));
-        if (other_namespace || ours_by_name) && !comm.is_empty() && !is_zombie(&entry.path()) {
+        if (other_namespace || ours_by_name) && !comm.is_empty() {
             lines.insert(format!("process {pid} {comm}"));
         }
     }
 }
 
-/// A zombie has ended and holds nothing but its PID, until its parent
-/// collects it: a container whose runtime is gone waits for the host's
-/// init to do so, which some inits (this VM's) do seconds later.
-fn is_zombie(proc_dir: &Path) -> bool {
+/// A process that has ended and waits for init to collect it: a detached
+/// container (pause, `pod run -d`) is init's child once the runtime that
+/// started it has exited, and how soon init reaps is init's business (this
+/// machine's init is slow at it), not a leftover of ours.
+fn is_zombie_of_init(proc_dir: &Path) -> bool {
     let stat = fs::read_to_string(proc_dir.join("stat")).unwrap_or_default();
-    let state = stat.rsplit_once(") ").map(|(_, rest)| rest.chars().next());
-    state == Some(Some('Z'))
+    // "PID (COMM) STATE PPID ...": COMM may hold spaces, so split after ")".
+    let fields: Vec<&str> = stat
+        .rsplit_once(") ")
+        .map_or(vec![], |(_, rest)| rest.split(' ').collect());
+    fields.first() == Some(&"Z") && fields.get(1) == Some(&"1")
 }
 
 fn host_links(lines: &mut BTreeSet<String>) {
@@ -149,5 +158,29 @@ fn walk(dir: &Path, note: &mut dyn FnMut(&Path)) {
         for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
             walk(&entry.path(), note);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A pod's group was missed: they live under `pods-from-scratch-pods`,
+    /// not under chapter 05's `pods-from-scratch`.
+    #[test]
+    fn a_pods_group_and_a_containers_group_are_both_listed() {
+        let root = std::env::temp_dir().join(format!("pfs-snapshot-{}", std::process::id()));
+        let pod = root.join("memory/pods-from-scratch-pods/web-1234abcd/pause");
+        let container = root.join("pods-from-scratch/4242");
+        fs::create_dir_all(&pod).unwrap();
+        fs::create_dir_all(&container).unwrap();
+        fs::create_dir_all(root.join("system.slice/other")).unwrap();
+        let mut lines = BTreeSet::new();
+        cgroups_under(&root, &mut lines);
+        fs::remove_dir_all(&root).unwrap();
+        let listed = |dir: &Path| lines.contains(&format!("cgroup {}", dir.display()));
+        assert!(listed(&pod) && listed(pod.parent().unwrap()), "{lines:?}");
+        assert!(listed(&container), "{lines:?}");
+        assert_eq!(lines.len(), 5, "ours only: {lines:?}");
     }
 }
