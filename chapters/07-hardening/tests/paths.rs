@@ -285,9 +285,9 @@ fn explain_narrates_each_mount() {
         cgroupfs,
         devices,
         "mount -t mqueue",
-        "mount --bind /dev/null /proc/keys",
+        "mount --rbind /dev/null /proc/keys",
         "mount -t tmpfs -o ro tmpfs /sys/firmware",
-        "mount --bind /proc/sys /proc/sys",
+        "mount --rbind /proc/sys /proc/sys",
         "mount -o remount,bind,ro /proc/sys",
     ] {
         assert!(text.contains(expected), "no {expected:?} in:\n{text}");
