@@ -87,6 +87,18 @@ fn shocker_opens_a_host_file_by_handle_and_is_refused() {
 }
 
 #[test]
+fn reboot_is_refused_before_the_kernel_reads_its_arguments() {
+    // Open: CAP_SYS_BOOT lets the call reach its magic numbers, which the
+    // probe leaves out (EINVAL). Closed: the filter; and without it, the
+    // capability Docker's set leaves out.
+    let (open, closed) = open_and_closed("/probe/probe reboot");
+    assert_eq!(open, "reboot: EINVAL\n");
+    assert_eq!(closed, "reboot: EPERM\n");
+    let unconfined = probe(&["--security-opt", "seccomp=unconfined"], "/probe/probe reboot");
+    assert_eq!(unconfined, "reboot: EPERM\n");
+}
+
+#[test]
 fn a_kernel_module_cannot_be_loaded() {
     // Open: past the permission check, the kernel rejects the empty image
     // and the missing file. A kernel built without modules has no such

@@ -25,6 +25,7 @@ const SYS_UNSHARE: c_long = 272;
 const SYS_CLONE: c_long = 56;
 const SYS_MOUNT: c_long = 165;
 const SYS_UMOUNT2: c_long = 166;
+const SYS_REBOOT: c_long = 169;
 const AT_FDCWD: c_long = -100;
 const CLONE_NEWUSER: c_long = 0x1000_0000;
 const SIGCHLD: c_long = 17;
@@ -165,6 +166,13 @@ fn rewrite(path: &str) {
     report("write", result);
 }
 
+/// reboot(2) with no magic numbers: the kernel checks CAP_SYS_BOOT first
+/// (EPERM), then the magic (EINVAL), so nothing is ever rebooted. (In a
+/// PID namespace a real one would only end the namespace's init anyway.)
+fn reboot() {
+    report("reboot", checked(unsafe { syscall(SYS_REBOOT, 0, 0, 0, 0) }));
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |i: usize| args.get(i).map(String::as_str).unwrap_or("");
@@ -176,8 +184,9 @@ fn main() {
         "mount" => mount(arg(1), arg(2), arg(3)),
         "rewrite" => rewrite(arg(1)),
         "euid" => println!("euid: {}", unsafe { geteuid() }),
+        "reboot" => reboot(),
         _ => {
-            eprintln!("usage: probe keyctl|handle PATH|module|userns|mount TYPE OPTIONS DIR|rewrite PATH|euid");
+            eprintln!("usage: probe keyctl|handle PATH|module|userns|mount TYPE OPTIONS DIR|rewrite PATH|euid|reboot");
             std::process::exit(2)
         }
     }
