@@ -94,7 +94,10 @@ fn reboot_is_refused_before_the_kernel_reads_its_arguments() {
     let (open, closed) = open_and_closed("/probe/probe reboot");
     assert_eq!(open, "reboot: EINVAL\n");
     assert_eq!(closed, "reboot: EPERM\n");
-    let unconfined = probe(&["--security-opt", "seccomp=unconfined"], "/probe/probe reboot");
+    let unconfined = probe(
+        &["--security-opt", "seccomp=unconfined"],
+        "/probe/probe reboot",
+    );
     assert_eq!(unconfined, "reboot: EPERM\n");
 }
 
