@@ -102,14 +102,32 @@ impl Host {
                 left.push(format!("file {} {text:?}", path.display()));
             }
         }
-        let links = stdout(&self.sandbox.run("ip", &["-o", "link", "show"]));
-        for line in links.lines() {
-            let name = line.split(": ").nth(1).unwrap_or(line);
-            if name != "lo" && name != "pfs0" {
-                left.push(format!("link {name} in the sandbox"));
-            }
-        }
+        left.extend(
+            self.links_left()
+                .into_iter()
+                .map(|name| format!("link {name} in the sandbox")),
+        );
         left
+    }
+
+    /// The sandbox's links but `lo` and the bridge, once the kernel is done:
+    /// a container's host-side veth goes with its network namespace, which
+    /// the kernel tears down a little after the container's last process
+    /// (tens of ms, more on a loaded machine): wait up to 5 s for that.
+    fn links_left(&self) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let links = stdout(&self.sandbox.run("ip", &["-o", "link", "show"]));
+            let left: Vec<String> = links
+                .lines()
+                .map(|line| line.split(": ").nth(1).unwrap_or(line).to_string())
+                .filter(|name| name != "lo" && name != "pfs0")
+                .collect();
+            if left.is_empty() || Instant::now() >= deadline {
+                return left;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 
