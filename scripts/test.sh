@@ -47,6 +47,8 @@ step "the book's map of the code is up to date (and which chapters are over 500 
 cargo xtask code-map --check
 step "mdbook build"
 mdbook build book
+step "no line of the book's commands and outputs is wider than its column"
+cargo xtask book-width
 if ! $vm; then
     printf '\nall checks passed, BUT THE VM TESTS WERE NOT RUN (--no-vm): nothing was\n'
     printf 'tested on cgroup v2. CI runs them; so does scripts/vm-test.sh.\n'

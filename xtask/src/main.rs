@@ -10,7 +10,10 @@
 //!   target/workshop/tree, puts the attendee's function there in place of
 //!   the chapter's, and runs that chapter's real integration tests.
 //! - `cargo xtask code-map`: the table of the book's "Map of the code".
+//! - `cargo xtask book-width`: no line of the book's commands and outputs is
+//!   wider than its column.
 
+mod book_width;
 mod check;
 mod code_map;
 mod exercises;
@@ -44,6 +47,9 @@ enum Xtask {
         #[arg(long)]
         check: bool,
     },
+    /// Fail if a line of the book's commands, outputs or diagrams is wider
+    /// than its column (87 characters).
+    BookWidth,
 }
 
 /// ID is an exercise (01, 02a, ...) or a chapter (02: all of its exercises).
@@ -94,6 +100,7 @@ fn run() -> Result<ExitCode> {
     std::env::set_current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))?;
     let workshop = match command {
         Xtask::CodeMap { check } => return code_map::run(check),
+        Xtask::BookWidth => return book_width::run(),
         Xtask::Workshop(workshop) => workshop,
     };
     if let Workshop::List = workshop {
