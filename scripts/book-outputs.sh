@@ -55,7 +55,8 @@ fi
 host_name=$(hostname)
 host_init=$(cat /proc/1/comm)
 normalize() {
-    sed -E -e "s/^$host_name\$/<host>/" -e "s/\\b$host_init\\b/<host's PID 1>/g" \
+    # (Not the commands, which fit() will show: the lines marked with \001.)
+    sed -E -e '/^\x01/b' -e "s/^$host_name\$/<host>/" -e "s/\\b$host_init\\b/<host's PID 1>/g" \
         -e "s#$state#/run/pods-from-scratch#g" -e "s#$data#/var/lib/pods-from-scratch#g" \
         -e 's/(pfsh|-)[0-9a-f]{8}\b/\1<id>/g' \
         -e 's/^([a-z0-9_.-]+ +)[0-9a-f]{8} +[0-9]+ +/\1<id>     <pid>    /' \
@@ -67,23 +68,99 @@ normalize() {
         } { print }'
 }
 
+# Fit the book's column (WIDTH characters, `cargo xtask book-width`). A
+# command (marked by a leading \001) is folded outside quotes with a
+# backslash-newline, after a `;`, `&&` or `|`, else before ` -- ` or an
+# option, else at a space, so that it stays a command a reader can paste.
+# --explain's "call ~ shell" lines too wide for one line put the shell
+# equivalent on the next; other long lines are folded at a space, their
+# continuation indented (what a terminal that narrow would do, indented).
+WIDTH=87
+fit() {
+    awk -v width=$WIDTH '
+    # The last place in s[1..n] where a line may end, by preference.
+    # (Not inside quotes or $(...), a late break rather than a short line;
+    # if none fits, after a `;` or `&&` of a single-quoted script: a newline
+    # there is the same to its shell; then "quoted" is set, for no backslash.)
+    # The line starts after s[from]: scan s from its start, for the quotes.
+    function breaks(s, from, limit,   n, i, c, q, inner, depth, best, rank, r, inside) {
+        best = 0; rank = 0; inside = 0; n = length(s); limit += from
+        for (i = 1; i <= n; i++) {
+            c = substr(s, i, 1)
+            if (q == "\"" || inner) { if (c == "\"") { if (inner) inner = 0; else q = "" }; continue }
+            if (q == "\047") {
+                if (c == "\047") q = ""
+                else if (c == "\"") inner = 1
+                else if (c == " " && i > from + 1 && i - 1 <= limit && substr(s, i - 1, 1) ~ /[;&]/) inside = i
+                continue
+            }
+            if (c == "\047" || c == "\"") { q = c; continue }
+            if (c == "(") depth++
+            if (c == ")") depth--
+            if (c != " " || depth > 0 || i <= from + 1) continue
+            if (i - 1 > limit) break
+            r = 1
+            if (substr(s, i - 1, 1) ~ /[;|&]/) r = 4
+            else if (substr(s, i, 4) == " -- ") r = 3
+            else if (substr(s, i + 1, 1) == "-" && substr(s, i - 3, 3) !~ /(^|[ ]).(\[|sh)$/ && substr(s, i - 2, 2) != "sh") r = 2
+            if (i - from > (limit - from) / 2) r += 4
+            if (r >= rank) { best = i; rank = r }
+        }
+        quoted = 0
+        if (inside > best) { quoted = 1; return inside }
+        if (best == 0) { for (; i <= n; i++) if (substr(s, i, 1) == " " && !q) return i }
+        return best
+    }
+    function command(s,   prefix, from, b) {
+        prefix = "# "; from = 0
+        while (length(prefix) + length(s) - from > width) {
+            b = breaks(s, from, width - length(prefix) - 2)
+            if (b == 0) break # no break at all: too wide, book-width says
+            print prefix substr(s, from + 1, b - from - 1) (quoted ? "" : " \\")
+            from = b; prefix = "    "
+        }
+        print prefix substr(s, from + 1)
+    }
+    function fold(s, indent,   b, i) {
+        while (length(s) > width) {
+            b = 0
+            for (i = width + 1; i > length(indent) + 1; i--)
+                if (substr(s, i, 1) == " ") { b = i; break }
+            if (b == 0) { print substr(s, 1, width); s = indent substr(s, width + 1); continue }
+            print substr(s, 1, b - 1); s = indent substr(s, b + 1)
+        }
+        print s
+    }
+    /^\001/ { command(substr($0, 2)); next }
+    length($0) > width && /^\[(parent|child )\] / && i = index($0, " ~ ") {
+        left = substr($0, 1, i - 1); sub(/ +$/, "", left)
+        fold(left, "             "); fold("         ~ " substr($0, i + 3), "           "); next
+    }
+    { fold($0, "    ") }'
+}
+
 # Run the examples whose names start with one of the prefixes (every
 # example when there is none: "${prefixes[@]:-}" is then one empty prefix),
-# as root, with the chapters' binaries on PATH, and write "# COMMAND" and
-# the output to FOLDER/NAME.txt.
+# as root, with the chapters' binaries on PATH, and write each "# COMMAND"
+# and its output to FOLDER/NAME.txt. An example's next commands are the
+# indented lines under it: one shell runs them in turn, as a reader would.
 record() { # FOLDER
     local name command prefix
-    grep -v -e '^#' -e '^$' book/examples.txt | while read -r name command; do
-        for prefix in "${prefixes[@]:-}"; do
-            [[ $name == "$prefix"* ]] || continue
-            {
-                echo "# $command"
+    grep -v -e '^#' -e '^$' book/examples.txt |
+        awk '/^[^ ]/ && NR > 1 { print "" } { sub(/^ +/, ""); printf "%s\n", $0 }' |
+        # One example a paragraph: its name and first command, then its next commands.
+        while read -r name command; do
+            local commands=("$command")
+            while IFS= read -r command && [ -n "$command" ]; do commands+=("$command"); done
+            for prefix in "${prefixes[@]:-}"; do
+                [[ $name == "$prefix"* ]] || continue
+                # shellcheck disable=SC2016 # for the inner shell
                 as_root env PATH="$PWD/target/debug:$PATH" PFS_STATE_DIR="$state" PFS_DATA_DIR="$data" \
-                    unshare --net -- bash -c "$command" 2>&1 | normalize
-            } >"$1/$name.txt"
-            break
+                    unshare --net -- bash -c 'for c; do printf "\001%s\n" "$c"; eval "$c"; done' bash "${commands[@]}" \
+                    2>&1 | normalize | fit >"$1/$name.txt"
+                break
+            done
         done
-    done
 }
 
 state=$(mktemp -d) data=$(mktemp -d) fresh=$(mktemp -d)
