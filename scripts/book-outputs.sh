@@ -26,6 +26,7 @@
 # What changes from run to run or machine to machine is normalized: the
 # host's hostname becomes <host>, the name of the host's PID 1 <host's PID 1>,
 # PIDs in names become <pid>, the temporary directories their defaults.
+# Then every line is made to fit the book's column (fit(), below).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
