@@ -164,7 +164,7 @@ pub fn run(args: &RunArgs) -> Result<i32> {
 // The layers
 // ---------------------------------------------------------------------------
 
-// ANCHOR: bridged
+// ANCHOR: bridged_struct
 /// `--net bridge`: a new network namespace, plugged into our bridge.
 pub struct Bridged {
     bridge: String,
@@ -180,7 +180,9 @@ pub struct Bridged {
     /// (`--net container:NAME`) and keep it alive after we exit.
     pub joinable: bool,
 }
+// ANCHOR_END: bridged_struct
 
+// ANCHOR: bridged_layer
 impl Layer for Bridged {
     fn namespaces(&self) -> CloneFlags {
         CloneFlags::CLONE_NEWNET
@@ -208,7 +210,9 @@ impl Layer for Bridged {
         set_link_up("eth0")?;
         add_default_route(self.subnet.gateway())
     }
+    // ANCHOR_END: bridged_layer
 
+    // ANCHOR: bridged_cleanup
     /// Parent, after the child is gone: the lease.
     /// The veth pair usually needs no step: the child's network namespace
     /// died with its last process, the kernel destroys `eth0` with it, and
@@ -230,7 +234,9 @@ impl Layer for Bridged {
         result
     }
 }
+// ANCHOR_END: bridged_cleanup
 
+// ANCHOR: bridged_host_side
 impl Bridged {
     pub fn new(
         bridge: &str,
@@ -266,7 +272,7 @@ impl Bridged {
         ensure_bridge(&self.bridge, self.subnet)
     }
 }
-// ANCHOR_END: bridged
+// ANCHOR_END: bridged_host_side
 
 impl Bridged {
     /// Name the host end after `id` (`pfshID`: 12 bytes at most) instead

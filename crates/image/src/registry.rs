@@ -23,7 +23,9 @@ pub(crate) struct Registry {
     token: Option<String>,
 }
 
+// ANCHOR: impl_registry
 impl Registry {
+    // ANCHOR_END: impl_registry
     /// Plain HTTP only for a registry on this machine or with
     /// `--insecure`: anything else could be read or changed on the way.
     pub(crate) fn new(reference: &Reference, insecure: bool) -> Result<Self> {

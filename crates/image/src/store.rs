@@ -33,7 +33,9 @@ impl Drop for WorkDir {
     }
 }
 
+// ANCHOR: impl_store
 impl Store {
+    // ANCHOR_END: impl_store
     pub(crate) fn open(root: &Path) -> Result<Self> {
         let store = Store {
             root: root.to_path_buf(),

@@ -134,7 +134,9 @@ struct Layer<'a> {
     stats: LayerStats,
 }
 
+// ANCHOR: impl_layer
 impl<'a> Layer<'a> {
+    // ANCHOR_END: impl_layer
     fn new(target: &'a Path) -> Self {
         Layer {
             target,
