@@ -57,7 +57,7 @@ impl Hardening {
 #[derive(clap::Args, Debug)]
 #[group(skip)]
 pub struct RunArgs {
-    /// Map the container's root to an unprivileged host range (see userns)
+    /// Map the container's root to an unprivileged host uid (root's range in /etc/subuid, else 100000)
     #[arg(long)]
     pub userns: bool,
     #[command(flatten)]
