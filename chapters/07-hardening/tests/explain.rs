@@ -8,6 +8,7 @@ const CH07: &str = env!("CARGO_BIN_EXE_ch07");
 
 #[test]
 fn each_step_names_its_runc_or_docker_equivalent_in_order() {
+    testkit::require_root();
     test_data_dir();
     let before = HostState::capture();
     let output = run(CH07, &["--explain", "run", "--net", "none", "--", "true"]);

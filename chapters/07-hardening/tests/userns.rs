@@ -90,6 +90,7 @@ fn root_in_the_container_is_an_unprivileged_host_uid() {
 /// copy owned by the range (`PFS_USERNS_COPY=1` asks for it here).
 #[test]
 fn without_an_idmapped_mount_the_image_is_a_copy_owned_by_the_range() {
+    testkit::require_root();
     let (uids, gids) = (uids(), gids());
     let data = test_data_dir();
     let before = testkit::HostState::capture();
