@@ -383,8 +383,21 @@ fn setup_child(exec: &Exec, layers: &mut [Box<dyn Layer>], parent: &mut UnixStre
         layer.just_before_exec()?;
     }
     fault::point("before-exec");
-    // The last word to the parent: all set, the command comes next.
-    parent.write_all(b"x").context("tell the parent we start")
+    restore_default_sigpipe()?;
+    // The last word to the parent: all set, the command comes next. A
+    // runtime that has left already (chapter 08's `create`) hears nothing.
+    let _ = parent.write_all(b"x");
+    Ok(())
+}
+
+/// Rust programs ignore SIGPIPE (a write to a closed pipe fails instead),
+/// and an ignored signal stays ignored through `execve`: give the command
+/// the default back, or `yes | head -1` would never end `yes` by signal.
+fn restore_default_sigpipe() -> Result<()> {
+    // SAFETY: SIG_DFL installs no handler.
+    unsafe { nix::sys::signal::signal(Signal::SIGPIPE, SigHandler::SigDfl) }
+        .context("signal(SIGPIPE, SIG_DFL)")?;
+    Ok(())
 }
 
 /// Names of the namespace flags and the matching `unshare(1)` options.

@@ -30,6 +30,18 @@ fn the_exit_status_is_the_commands() {
 }
 
 #[test]
+fn the_command_does_not_ignore_sigpipe() {
+    // Rust ignores SIGPIPE for itself; the command must not inherit that.
+    let output = ch01_run(&["sed", "-n", "s/^SigIgn:\t//p", "/proc/self/status"]);
+    let ignored = u64::from_str_radix(stdout(&output).trim(), 16).unwrap();
+    assert_eq!(
+        ignored & 1 << (Signal::SIGPIPE as u64 - 1),
+        0,
+        "{ignored:x}"
+    );
+}
+
+#[test]
 fn ps_still_sees_the_hosts_processes() {
     // `ps` reads /proc, which is still the host's: it finds this very test
     // process, which lives outside the container. Chapter 02 fixes that.
