@@ -201,7 +201,7 @@ fn attach_device_program(group: &Path) -> Result<()> {
 /// The container's own groups, read-only. Chapter 05's cgroup namespace
 /// made its group the root of what a cgroup mount shows: the container
 /// sees its limits, not the host's tree, and cannot change them.
-fn mount_cgroupfs(version: Version) -> Result<()> {
+pub fn mount_cgroupfs(version: Version) -> Result<()> {
     explain::oci(
         "its cgroups, read-only",
         "mounts[/sys/fs/cgroup] (docker: --cgroupns)",

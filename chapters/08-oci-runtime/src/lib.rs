@@ -1,0 +1,32 @@
+//! # Chapter 08: an OCI runtime
+//!
+//! Docker, podman, containerd and the kubelet never call `unshare`: they
+//! write an OCI *bundle*, a directory with a root filesystem and a
+//! `config.json` that says which namespaces, mounts, limits and
+//! confinement the container gets, and call a runtime (runc, crun) to
+//! make it. This chapter is such a runtime: the same steps as chapters 01
+//! to 07, chosen by a bundle's `config.json` instead of flags ([`spec`]
+//! maps each field to the chapter that taught it).
+
+pub mod spec;
+
+use anyhow::{bail, Result};
+use pfs_oci::cli::{Cli, Command, CreateArgs};
+
+/// Run one command of the OCI runtime command line.
+pub fn main(cli: &Cli) -> Result<i32> {
+    match &cli.command {
+        Command::Run(args) => run(args),
+        other => bail!("{other:?}: not built yet"),
+    }
+}
+
+/// `ch08 run --bundle B ID`: make the container the bundle describes and
+/// wait for it, as `runc run` does.
+pub fn run(args: &CreateArgs) -> Result<i32> {
+    ch01::require_root()?;
+    let bundle = pfs_oci::config::load(&args.bundle)?;
+    let process = spec::process(&bundle.spec)?;
+    let mut layers = spec::layers(&bundle, &args.id)?;
+    ch01::run(&process, &mut layers)
+}

@@ -1,0 +1,13 @@
+//! # pfs-oci: chapter 08's machinery, not a lesson
+//!
+//! Chapter 08 is an OCI runtime: podman (through conmon) and containerd
+//! (through its runc shim) call it as they call runc. What that takes
+//! besides the chapter's idea lives here: the command line with runc's
+//! flags ([`cli`]), reading a bundle's `config.json` ([`config`]), and
+//! turning fstab-style mount options into mount(2)'s flags and data
+//! ([`mount_options`]). The chapter maps what they return onto the steps
+//! of chapters 01 to 07.
+
+pub mod cli;
+pub mod config;
+pub mod mount_options;
