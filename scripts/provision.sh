@@ -26,6 +26,7 @@ PACKAGES=(
     libseccomp-dev                       # the seccomp filter of the hardening chapter
     docker-registry skopeo umoci         # a local registry and OCI images for the pull tests
     shellcheck                           # scripts/test.sh lints the scripts
+    chromium chromium-driver python3-selenium # scripts/book-check.py reads the book
 )
 # scripts/bench.sh (not run in CI) and the peers it times.
 BENCH_PACKAGES=(hyperfine podman runc crun catatonit)

@@ -47,6 +47,11 @@ step "the book's map of the code is up to date (and which chapters are over 500 
 cargo xtask code-map --check
 step "mdbook build"
 mdbook build book
+step "the book in headless Chromium: links, images, console, listings, widths, search (budget: 2 minutes)"
+start=$SECONDS
+timeout 100 scripts/book-check.py # screenshots: target/book-check/*.png
+timeout 20 scripts/book-check.py --self-test
+echo "browser check: $((SECONDS - start)) s"
 step "no line of the book's commands and outputs is wider than its column"
 cargo xtask book-width
 if ! $vm; then
