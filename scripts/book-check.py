@@ -199,7 +199,9 @@ class Check:
         self.notes = []
 
     def problem(self, kind, page, text):
-        self.problems.append("%-8s %s: %s" % (kind, page, text))
+        line = "%-8s %s: %s" % (kind, page, text)
+        if line not in self.problems:  # pages are opened at both widths
+            self.problems.append(line)
 
     def run(self):
         server = Server(self.book)
