@@ -229,7 +229,7 @@ class Check:
     def after_load(self, driver, server, page):
         for entry in driver.get_log("browser"):
             if entry["level"] == "SEVERE" and "/favicon.ico " not in entry["message"]:
-                self.problem("console", page, entry["message"])
+                self.problem("console", page, entry["message"].replace(server.origin, ""))
         for entry in driver.get_log("performance"):
             message = entry["message"]
             if '"Network.requestWillBeSent"' not in message:
