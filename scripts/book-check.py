@@ -42,6 +42,7 @@ import http.server
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -403,6 +404,8 @@ def main():
     parser.add_argument("--no-screenshots", action="store_true")
     parser.add_argument("--self-test", action="store_true")
     args = parser.parse_args()
+    # `timeout` sends SIGTERM: leave through the finally that quits Chromium.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("book-check.py: out of time"))
     if args.self_test:
         return self_test(args.book, args.out)
     check = Check(args.book, args.out, args.pages,
