@@ -18,6 +18,7 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
 MDBOOK_VERSION=0.4.52
+SVGBOB_VERSION=0.7.6 # svgbob_cli draws the book's diagrams (scripts/diagrams.sh)
 PACKAGES=(
     build-essential ca-certificates curl # to build the crates
     procps util-linux                    # ps, unshare: what the book compares with
@@ -91,9 +92,17 @@ install_mdbook() {
     fi
 }
 
+install_svgbob() {
+    if [ "$(as_user svgbob_cli --version 2>/dev/null)" != "svgbob $SVGBOB_VERSION" ]; then
+        step "cargo install svgbob_cli $SVGBOB_VERSION"
+        as_user cargo install --locked --quiet svgbob_cli --version "$SVGBOB_VERSION"
+    fi
+}
+
 install_packages
 install_rust
 install_mdbook
+install_svgbob
 step "building the chapters (as $user)"
 as_user cargo build --quiet --workspace
 echo "provision done for $user: $(as_user cargo --version), $(as_user mdbook --version)"

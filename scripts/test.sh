@@ -45,6 +45,8 @@ step "the book's outputs match a fresh run"
 scripts/book-outputs.sh --check
 step "the book's map of the code is up to date (and which chapters are over 500 lines)"
 cargo xtask code-map --check
+step "the book's diagrams are what their text sources make (scripts/diagrams.sh)"
+scripts/diagrams.sh --check
 step "mdbook build"
 mdbook build book
 step "no line of the book's commands and outputs is wider than its column"
