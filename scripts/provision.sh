@@ -27,6 +27,7 @@ PACKAGES=(
     libseccomp-dev                       # the seccomp filter of the hardening chapter
     docker-registry skopeo umoci         # a local registry and OCI images for the pull tests
     shellcheck                           # scripts/test.sh lints the scripts
+    python3                              # the speed page's generator (and scripts/bench.sh)
 )
 # scripts/bench.sh (not run in CI) and the peers it times.
 BENCH_PACKAGES=(hyperfine podman runc crun catatonit)

@@ -47,6 +47,8 @@ step "the book's map of the code is up to date (and which chapters are over 500 
 cargo xtask code-map --check
 step "the book's diagrams are what their text sources make (scripts/diagrams.sh)"
 scripts/diagrams.sh --check
+step "the speed page's table and chart are what its committed bench run makes"
+python3 scripts/speed-page.py --check
 step "mdbook build"
 mdbook build book
 step "no line of the book's commands and outputs is wider than its column"
