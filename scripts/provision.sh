@@ -50,6 +50,10 @@ while [ $# -gt 0 ]; do
     shift
 done
 home=$(getent passwd "$user" | cut -d: -f6)
+# cargo's builds take minutes: on a terminal, its progress bar shows them;
+# elsewhere (CI's log) it stays quiet.
+cargo_quiet=(--quiet)
+[ -t 2 ] && cargo_quiet=()
 
 # Run a command as the login user, with their ~/.cargo/bin on PATH.
 as_user() {
@@ -89,14 +93,14 @@ install_rust() {
 install_mdbook() {
     if [ "$(as_user mdbook --version 2>/dev/null)" != "mdbook v$MDBOOK_VERSION" ]; then
         step "cargo install mdbook $MDBOOK_VERSION"
-        as_user cargo install --locked --quiet mdbook --version "$MDBOOK_VERSION"
+        as_user cargo install --locked "${cargo_quiet[@]}" mdbook --version "$MDBOOK_VERSION"
     fi
 }
 
 install_svgbob() {
     if [ "$(as_user svgbob_cli --version 2>/dev/null)" != "svgbob $SVGBOB_VERSION" ]; then
-        step "cargo install svgbob_cli $SVGBOB_VERSION"
-        as_user cargo install --locked --quiet svgbob_cli --version "$SVGBOB_VERSION"
+        step "cargo install svgbob_cli $SVGBOB_VERSION (a few minutes)"
+        as_user cargo install --locked "${cargo_quiet[@]}" svgbob_cli --version "$SVGBOB_VERSION"
     fi
 }
 
@@ -105,5 +109,5 @@ install_rust
 install_mdbook
 install_svgbob
 step "building the chapters (as $user)"
-as_user cargo build --quiet --workspace
+as_user cargo build "${cargo_quiet[@]}" --workspace
 echo "provision done for $user: $(as_user cargo --version), $(as_user mdbook --version)"
