@@ -17,7 +17,8 @@ import sys
 from html import escape
 from pathlib import Path
 
-SPEED = Path(__file__).resolve().parent.parent / "book" / "src" / "speed"
+ROOT = Path(__file__).resolve().parent.parent
+SPEED = ROOT / "book" / "src" / "speed"
 
 # Short names for the commands' scripts (bench.sh writes them to its
 # temporary directory): what each one runs.
@@ -158,12 +159,12 @@ def main(args):
     for path, text in outputs.items():
         if check:
             if not path.exists() or path.read_text() != text:
-                print(f"speed-page: {path} is not what {source} makes "
+                print(f"speed-page: {path.relative_to(ROOT)} is not what {source} makes "
                       "(run scripts/speed-page.py)", file=sys.stderr)
                 stale = 1
         else:
             path.write_text(text)
-            print(path)
+            print(path.relative_to(ROOT))
     return stale
 
 
