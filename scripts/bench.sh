@@ -8,6 +8,12 @@
 #   RUNS=50 scripts/bench.sh     timed runs per row (default 300); the slow
 #                                rows (image pull, podman pods) take SLOW_RUNS
 #                                (default 10) runs after 2 warm-ups
+#   scripts/bench.sh --json FILE [ROW...]
+#                                also write the results to FILE: each row's
+#                                commands with their median and spread, the
+#                                ratios, the runs, and the machine and date
+#                                (scripts/speed-page.py draws the book's
+#                                "How fast is it" page from it)
 #
 # The rows (ours first, then the tool(s) that do the same job):
 #   ch02             ch02 run                  unshare(1)
@@ -35,6 +41,12 @@ source scripts/lib.sh
 RUNS=${RUNS:-300}
 SLOW_RUNS=${SLOW_RUNS:-10}
 bin=$PWD/target/release
+json=${PFS_BENCH_JSON:-}
+if [ "${1:-}" = --json ]; then
+    [ -n "${2:-}" ] || { echo "usage: scripts/bench.sh [--json FILE] [ROW...]" >&2; exit 2; }
+    json=$(realpath -m "$2")
+    shift 2
+fi
 filters=("$@")
 
 # selected ROW...: was one of these rows asked for (all are, by default)?
@@ -74,7 +86,7 @@ if [ "${PFS_BENCH_SANDBOX:-}" != 1 ]; then
         [ -d "$debian" ] || { echo "bench: ch04 rootfs debootstrap gave no directory: $debian" >&2; exit 1; }
     fi
     as_root env PFS_BENCH_SANDBOX=1 PFS_BENCH_DEBIAN="$debian" RUNS="$RUNS" SLOW_RUNS="$SLOW_RUNS" \
-        unshare --net --mount --propagation private bash scripts/bench.sh "$@"
+        PFS_BENCH_JSON="$json" unshare --net --mount --propagation private bash scripts/bench.sh "$@"
     exit
 fi
 
@@ -159,9 +171,9 @@ compare() {
         cat "$results/$name.err" >&2
         return 1
     fi
-    python3 - "$results/$name.json" "$results" "$bin" <<'PY'
+    python3 - "$results/$name.json" "$results" "$bin" "$name" "$runs" <<'PY'
 import json, statistics, sys
-path, tmp, bin = sys.argv[1:]
+path, tmp, bin, row, runs = sys.argv[1:]
 results = json.load(open(path))["results"]
 median = [statistics.median(r["times"]) * 1000 for r in results]
 name = [r["command"].replace(bin, "target/release").replace(tmp, "$tmp") for r in results]
@@ -170,6 +182,17 @@ for m, command in zip(median, name):
 for m, command in zip(median[1:], name[1:]):
     against = f"  (ours / {command})" if len(results) > 2 else ""
     print(f"  ratio {median[0] / m:.2f}x{against}")
+# The row for --json, one line of rows.jsonl: times in milliseconds.
+def spread(times):
+    ms = sorted(t * 1000 for t in times)
+    q1, _, q3 = statistics.quantiles(ms, n=4) if len(ms) > 1 else (ms[0],) * 3
+    return {"min": ms[0], "q1": q1, "q3": q3, "max": ms[-1],
+            "stddev": statistics.stdev(ms) if len(ms) > 1 else 0.0}
+commands = [{"command": c, "median": m, **spread(r["times"])}
+            for c, m, r in zip(name, median, results)]
+with open(f"{tmp}/rows.jsonl", "a") as out:
+    print(json.dumps({"row": row, "unit": "ms", "runs": int(runs), "commands": commands,
+                      "ratios": [median[0] / m for m in median[1:]]}), file=out)
 PY
 }
 
@@ -475,8 +498,48 @@ if selected ch06-pause-rss; then
     printf '  %9d kB  catatonit -P (PID %s)\n' "$theirs_kb" "$catatonit_pid"
     python3 -c "import sys; print(f'  ratio {int(sys.argv[1]) / int(sys.argv[2]):.2f}x')" \
         "$ours_kb" "$theirs_kb"
+    python3 - "$ours_kb" "$theirs_kb" >>"$results/rows.jsonl" <<'PY'
+import json, sys
+ours, theirs = map(int, sys.argv[1:])
+def one(command, label, kb):
+    return {"command": command, "label": label, "median": kb, "min": kb, "q1": kb, "q3": kb,
+            "max": kb, "stddev": 0.0}
+print(json.dumps({"row": "ch06-pause-rss", "unit": "kB", "runs": 1,
+                  "commands": [one("pause of ch06 pod create", "our pause", ours),
+                               one("catatonit -P", "catatonit -P", theirs)],
+                  "ratios": [ours / theirs]}))
+PY
     "$bin/ch06" pod rm -t 0 pfsbench-rss >/dev/null
     kill "$catatonit_pid" # SIGTERM: catatonit exits, and unshare with it
     wait "$unshare_pid"
     catatonit_pid=''
+fi
+
+# --json FILE: the rows, and the machine and date they were measured on.
+if [ -n "$json" ]; then
+    if mountpoint -q /sys/fs/cgroup/unified; then
+        cgroup="v1 (hybrid: cgroup2 mounted beside)"
+    elif [ "$(stat -fc %T /sys/fs/cgroup)" = cgroup2fs ]; then
+        cgroup=v2
+    else
+        cgroup=v1
+    fi
+    python3 - "$results/rows.jsonl" "$json" "$cgroup" "$RUNS" "$SLOW_RUNS" <<'PY'
+import datetime, json, os, platform, sys
+rows_path, out, cgroup, runs, slow_runs = sys.argv[1:]
+rows = [json.loads(line) for line in open(rows_path)] if os.path.exists(rows_path) else []
+cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
+            if line.startswith("model name")), platform.machine())
+result = {
+    "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    "machine": {"cpu": cpu, "cores": os.cpu_count(), "kernel": platform.release(),
+                "cgroup": cgroup},
+    "settings": {"RUNS": int(runs), "SLOW_RUNS": int(slow_runs)},
+    "rows": rows,
+}
+with open(out, "w") as f:
+    json.dump(result, f, indent=1)
+    f.write("\n")
+print(f"\nbench: {len(rows)} rows written to {out}")
+PY
 fi

@@ -18,6 +18,28 @@ step() {
     printf '\n==> %s\n' "$*"
 }
 
+# logged LOG COMMAND...: run COMMAND, its output (stdout and stderr) into
+# LOG. On a terminal, a line on stderr shows meanwhile the seconds elapsed
+# and LOG's last line, redrawn every second; elsewhere (CI, a pipe) nothing.
+# On failure, LOG's last 20 lines. Returns COMMAND's status.
+logged() {
+    local log=$1 pid status=0 start=$SECONDS last
+    shift
+    "$@" >"$log" 2>&1 &
+    pid=$!
+    if [ -t 2 ]; then
+        while kill -0 "$pid" 2>/dev/null; do
+            last=$(tail -n 1 "$log" 2>/dev/null | tr -d '\r' | cut -c 1-60)
+            printf '\r\033[K  %4ds  %s' $((SECONDS - start)) "$last" >&2
+            sleep 1
+        done
+        printf '\r\033[K  done in %ds\n' $((SECONDS - start)) >&2
+    fi
+    wait "$pid" || status=$?
+    [ "$status" -eq 0 ] || tail -n 20 "$log" >&2
+    return "$status"
+}
+
 # Install the Debian packages of the list that are missing. Options for
 # apt-get may come first (`apt_install -t bookworm-backports qemu-system-x86`).
 apt_install() {

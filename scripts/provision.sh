@@ -18,6 +18,7 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
 MDBOOK_VERSION=0.4.52
+SVGBOB_VERSION=0.7.6 # svgbob_cli draws the book's diagrams (scripts/diagrams.sh)
 PACKAGES=(
     build-essential ca-certificates curl # to build the crates
     procps util-linux                    # ps, unshare: what the book compares with
@@ -27,6 +28,7 @@ PACKAGES=(
     docker-registry skopeo umoci         # a local registry and OCI images for the pull tests
     shellcheck                           # scripts/test.sh lints the scripts
     chromium chromium-driver python3-selenium # scripts/book-check.py reads the book
+    python3                              # the speed page's generator (and scripts/bench.sh)
 )
 # scripts/bench.sh (not run in CI) and the peers it times.
 BENCH_PACKAGES=(hyperfine podman runc crun catatonit)
@@ -49,6 +51,10 @@ while [ $# -gt 0 ]; do
     shift
 done
 home=$(getent passwd "$user" | cut -d: -f6)
+# cargo's builds take minutes: on a terminal, its progress bar shows them;
+# elsewhere (CI's log) it stays quiet.
+cargo_quiet=(--quiet)
+[ -t 2 ] && cargo_quiet=()
 
 # Run a command as the login user, with their ~/.cargo/bin on PATH.
 as_user() {
@@ -88,13 +94,21 @@ install_rust() {
 install_mdbook() {
     if [ "$(as_user mdbook --version 2>/dev/null)" != "mdbook v$MDBOOK_VERSION" ]; then
         step "cargo install mdbook $MDBOOK_VERSION"
-        as_user cargo install --locked --quiet mdbook --version "$MDBOOK_VERSION"
+        as_user cargo install --locked "${cargo_quiet[@]}" mdbook --version "$MDBOOK_VERSION"
+    fi
+}
+
+install_svgbob() {
+    if [ "$(as_user svgbob_cli --version 2>/dev/null)" != "svgbob $SVGBOB_VERSION" ]; then
+        step "cargo install svgbob_cli $SVGBOB_VERSION (a few minutes)"
+        as_user cargo install --locked "${cargo_quiet[@]}" svgbob_cli --version "$SVGBOB_VERSION"
     fi
 }
 
 install_packages
 install_rust
 install_mdbook
+install_svgbob
 step "building the chapters (as $user)"
-as_user cargo build --quiet --workspace
+as_user cargo build "${cargo_quiet[@]}" --workspace
 echo "provision done for $user: $(as_user cargo --version), $(as_user mdbook --version)"

@@ -45,6 +45,14 @@ step "the book's outputs match a fresh run"
 scripts/book-outputs.sh --check
 step "the book's map of the code is up to date (and which chapters are over 500 lines)"
 cargo xtask code-map --check
+step "the book's diagrams are what their text sources make (scripts/diagrams.sh; budget: 1 minute)"
+started=$SECONDS
+timeout 60 scripts/diagrams.sh --check
+echo "diagrams checked in $((SECONDS - started)) s"
+step "the speed page's table and chart are what its committed bench run makes (budget: 1 minute)"
+started=$SECONDS
+timeout 60 python3 scripts/speed-page.py --check
+echo "speed page checked in $((SECONDS - started)) s"
 step "mdbook build"
 mdbook build book
 step "the book in headless Chromium: links, images, console, listings, widths, search (budget: 2 minutes)"

@@ -45,15 +45,16 @@ in_root() { chroot "$root" "$@"; }
 # Both run in a mount namespace of their own: the mounts they make in the
 # new root (/proc, /sys) vanish with it, even when they are interrupted.
 step "debootstrap $SUITE from $mirror, then apt-get install (a few minutes)"
-unshare --mount --propagation private \
+# Their logs go to files; on a terminal, logged (lib.sh) shows the time and
+# each log's last line meanwhile.
+logged "$build/debootstrap.log" unshare --mount --propagation private \
     debootstrap --variant=minbase --include="$BASE" ${keyring:+--keyring="$keyring"} \
-    "$SUITE" "$root" "$mirror" >"$build/debootstrap.log" 2>&1 ||
-    { tail -n 20 "$build/debootstrap.log"; exit 1; }
+    "$SUITE" "$root" "$mirror" || exit 1
 # shellcheck disable=SC2016 # $0 and $@ are for the inner sh
-unshare --mount --propagation private sh -c 'mount -t proc proc "$0/proc" && exec chroot "$0" "$@"' \
+logged "$build/apt.log" \
+    unshare --mount --propagation private sh -c 'mount -t proc proc "$0/proc" && exec chroot "$0" "$@"' \
     "$root" env DEBIAN_FRONTEND=noninteractive \
-    apt-get install -y -q --no-install-recommends "${PACKAGES[@]}" >"$build/apt.log" 2>&1 ||
-    { tail -n 20 "$build/apt.log"; exit 1; }
+    apt-get install -y -q --no-install-recommends "${PACKAGES[@]}" || exit 1
 
 step "Debian's kernel, and its modules into the image"
 kernel_package=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-/ {print $2; exit}')

@@ -3,8 +3,11 @@
 
 use anyhow::{Context, Result};
 use std::fs::{self, File};
+use std::io::IsTerminal;
 use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use crate::exercises::{self, host_cgroup, Exercise};
 use crate::report;
@@ -141,6 +144,28 @@ pub fn logged(mut command: Command, log: &Path) -> Result<bool> {
     Ok(status.success())
 }
 
+/// `logged`, and meanwhile, when stderr is a terminal, a line there with
+/// the seconds elapsed: the copy's first build takes minutes in silence.
+fn logged_ticking(command: Command, log: &Path, what: &str) -> Result<bool> {
+    if !std::io::stderr().is_terminal() {
+        return logged(command, log);
+    }
+    let done = AtomicBool::new(false);
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !done.load(Ordering::Relaxed) {
+                eprint!("\r\x1b[K{what}: {}s", started.elapsed().as_secs());
+                std::thread::sleep(Duration::from_millis(250));
+            }
+            eprint!("\r\x1b[K");
+        });
+        let built = logged(command, log);
+        done.store(true, Ordering::Relaxed);
+        built
+    })
+}
+
 /// Build and run the integration test of `ex`'s chapter in the copy (only
 /// `focus`, if given); the output goes to `log`.
 pub fn run_tests(ex: &Exercise, focus: &[&str], log: &Path) -> Result<Result<(), Failed>> {
@@ -153,9 +178,10 @@ pub fn run_tests(ex: &Exercise, focus: &[&str], log: &Path) -> Result<Result<(),
         filter = [&["--exact"], focus].concat();
     }
     File::create(log)?;
-    if !logged(
+    if !logged_ticking(
         cargo_in_copy(&["test", "--quiet", "--no-run", "-p", krate, "--test", test])?,
         log,
+        &format!("building {krate}'s tests (the first time takes a few minutes)"),
     )? {
         return Ok(Err(Failed::Build));
     }

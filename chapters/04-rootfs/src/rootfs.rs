@@ -14,7 +14,7 @@ use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
@@ -148,11 +148,10 @@ pub fn debootstrap(suite: &str, variant: &str) -> Result<PathBuf> {
             });
         }
         eprintln!("running: {command:?}");
-        // Its log goes to stderr: our stdout is the rootfs path alone,
-        // for scripts (`rootfs=$(ch04 rootfs debootstrap)`).
-        let status = command
-            .stdout(Stdio::from(std::io::stderr()))
-            .status()
+        // Its log goes to stderr (on a terminal, as a line with the time
+        // elapsed): our stdout is the rootfs path alone, for scripts
+        // (`rootfs=$(ch04 rootfs debootstrap)`).
+        let status = pfs_image::progress::run_with_spinner(&mut command, "debootstrap")
             .context("debootstrap not found: install the debootstrap package")?;
         if !status.success() {
             bail!("debootstrap failed ({status})");

@@ -4,8 +4,11 @@
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use oci_spec::image::Digest;
-use std::io::{self, IsTerminal};
+use std::collections::VecDeque;
+use std::io::{self, BufRead, BufReader, IsTerminal};
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 // ANCHOR: ctrl_c
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
@@ -52,6 +55,46 @@ pub(crate) fn progress_bar(size: u64, step: &str) -> ProgressBar {
     }
     bar.set_prefix(step.to_string());
     bar
+}
+
+/// Run a long command whose output is a log (debootstrap): all of it goes
+/// to our stderr, so that our stdout holds only results. On a terminal, as
+/// one line that shows the time elapsed and the log's latest line (its last
+/// 20 lines are printed if it fails); elsewhere (a pipe, CI), as it is.
+pub fn run_with_spinner(command: &mut Command, what: &str) -> io::Result<ExitStatus> {
+    if !io::stderr().is_terminal() {
+        return command.stdout(Stdio::from(io::stderr())).status();
+    }
+    let (reader, writer) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    command.stdout(writer.try_clone()?).stderr(writer);
+    let child = command.spawn();
+    // The command keeps its copies of the pipe's writing end: drop them,
+    // or the reading below would never see the end of the log.
+    command.stdout(Stdio::null()).stderr(Stdio::null());
+    let mut child = child?;
+    let spinner = ProgressBar::new_spinner();
+    if let Ok(style) = ProgressStyle::with_template("{spinner} {prefix} {elapsed:>4} {wide_msg}") {
+        spinner.set_style(style);
+    }
+    spinner.set_prefix(what.to_string());
+    spinner.enable_steady_tick(Duration::from_millis(200));
+    let mut tail = VecDeque::with_capacity(20);
+    for line in BufReader::new(std::fs::File::from(reader)).lines() {
+        let line = line?;
+        spinner.set_message(line.clone());
+        if tail.len() == 20 {
+            tail.pop_front();
+        }
+        tail.push_back(line);
+    }
+    let status = child.wait()?;
+    spinner.finish_and_clear();
+    if status.success() {
+        say(&format!("{what}: done in {}s", spinner.elapsed().as_secs()));
+    } else {
+        tail.iter().for_each(|line| say(line));
+    }
+    Ok(status)
 }
 
 /// Progress goes to stderr, so that stdout holds only results.
