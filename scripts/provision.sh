@@ -26,6 +26,8 @@ PACKAGES=(
     libseccomp-dev                       # the seccomp filter of the hardening chapter
     docker-registry skopeo umoci         # a local registry and OCI images for the pull tests
     shellcheck                           # scripts/test.sh lints the scripts
+    podman conmon runc catatonit         # podman drives chapter 08's runtime (its tests)
+    containerd                           # so does containerd, with ctr and its runc shim
 )
 # scripts/bench.sh (not run in CI) and the peers it times.
 BENCH_PACKAGES=(hyperfine podman runc crun catatonit)

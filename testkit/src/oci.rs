@@ -8,10 +8,13 @@ use std::time::{Duration, Instant};
 use crate::registry::OciLayout;
 
 /// The runtime podman and containerd are told to call: `$PFS_OCI_RUNTIME`
-/// (e.g. /usr/sbin/runc, to check the tests themselves), else `ours`, the
-/// chapter's binary (`env!("CARGO_BIN_EXE_ch08")`).
+/// (e.g. /usr/sbin/runc, to check the tests themselves), else (unset or
+/// empty) `ours`, the chapter's binary (`env!("CARGO_BIN_EXE_ch08")`).
 pub fn runtime(ours: &str) -> String {
-    std::env::var("PFS_OCI_RUNTIME").unwrap_or_else(|_| ours.to_string())
+    match std::env::var("PFS_OCI_RUNTIME") {
+        Ok(runtime) if !runtime.is_empty() => runtime,
+        _ => ours.to_string(),
+    }
 }
 
 /// The tag of the busybox image in [`busybox_layout`].
