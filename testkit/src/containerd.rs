@@ -127,16 +127,7 @@ impl Containerd {
 
     /// [`Containerd::ctr`], which must succeed; its standard output.
     pub fn ok(&self, args: &[&str]) -> String {
-        let output = self.ctr(args);
-        assert!(
-            output.status.success(),
-            "ctr {} failed ({}):\n{}{}",
-            args.join(" "),
-            output.status,
-            crate::stdout(&output),
-            crate::stderr(&output)
-        );
-        crate::stdout(&output)
+        crate::oci::succeeded("ctr", args, self.ctr(args))
     }
 
     /// Import the OCI image layout `layout` as an archive (`tar` of the

@@ -3,9 +3,12 @@
 //! the checks that a run left no mount or cgroup behind.
 
 use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::registry::OciLayout;
+use crate::HostState;
 
 /// The runtime podman and containerd are told to call: `$PFS_OCI_RUNTIME`
 /// (e.g. /usr/sbin/runc, to check the tests themselves), else (unset or
@@ -124,6 +127,50 @@ fn collect_dirs(dir: &Path, into: &mut Vec<PathBuf>) {
             collect_dirs(&entry.path(), into);
         }
     }
+}
+
+/// One scenario of a test program: it takes its turn (the scenarios of a
+/// program run one at a time: each has a time budget, and a mount table
+/// compared before and after would see the others' mounts), needs root,
+/// and must leave the host as it found it, within its budget.
+pub struct Scenario {
+    budget: Budget,
+    before: HostState,
+    _turn: MutexGuard<'static, ()>,
+}
+
+impl Scenario {
+    pub fn begin(what: &'static str, seconds: u64) -> Self {
+        static TURN: Mutex<()> = Mutex::new(());
+        let turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+        crate::require_root();
+        crate::test_data_dir();
+        Scenario {
+            budget: Budget::start(what, seconds),
+            before: HostState::capture(),
+            _turn: turn,
+        }
+    }
+
+    /// Check the budget, then that the host is as it was.
+    pub fn end(self) {
+        self.budget.check();
+        HostState::capture().assert_unchanged_since(&self.before);
+    }
+}
+
+/// The standard output of `tool args` that must have succeeded (else a
+/// panic showing all it said).
+pub fn succeeded(tool: &str, args: &[&str], output: Output) -> String {
+    assert!(
+        output.status.success(),
+        "{tool} {} failed ({}):\n{}{}",
+        args.join(" "),
+        output.status,
+        crate::stdout(&output),
+        crate::stderr(&output)
+    );
+    crate::stdout(&output)
 }
 
 /// A scenario's time budget: how long it may take, checked (and printed)

@@ -53,16 +53,7 @@ impl Podman {
 
     /// [`Podman::podman`], which must succeed; its standard output.
     pub fn ok(&self, args: &[&str]) -> String {
-        let output = self.podman(args);
-        assert!(
-            output.status.success(),
-            "podman {} failed ({}):\n{}{}",
-            args.join(" "),
-            output.status,
-            crate::stdout(&output),
-            crate::stderr(&output)
-        );
-        crate::stdout(&output)
+        crate::oci::succeeded("podman", args, self.podman(args))
     }
 
     /// The command [`Podman::podman`] runs, to start it another way.

@@ -7,35 +7,30 @@
 //! sockets in a temporary directory, in a network namespace of its own),
 //! imports the busybox image from an OCI archive, and checks at its end
 //! that nothing is left: no task, container, mount or cgroup, the host's
-//! mount table as it was. The tests take turns (one lock).
+//! mount table as it was. The tests take turns ([`Scenario`]).
 
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use testkit::containerd::Containerd;
-use testkit::oci::{Budget, BUSYBOX_TAG};
-use testkit::{namespace_of, stderr, stdout, HostState};
-
-static TURN: Mutex<()> = Mutex::new(());
+use testkit::oci::{Scenario, BUSYBOX_TAG};
+use testkit::{namespace_of, stderr, stdout};
 
 /// Run `scenario` with a containerd of its own and the busybox image (its
 /// name passed in), within `budget` seconds, then check that the host is
 /// as it was.
 fn with_containerd(what: &'static str, budget: u64, scenario: impl FnOnce(&Containerd, &str)) {
-    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
-    testkit::require_root();
-    testkit::test_data_dir();
+    let run = Scenario::begin(what, budget);
     let rootfs = ch04::rootfs::busybox().expect("the busybox root filesystem");
-    let layout = testkit::oci::busybox_layout(&rootfs);
-    let before = HostState::capture();
-    let budget = Budget::start(what, budget);
     let containerd = Containerd::start(&runtime());
-    let image = containerd.import(&layout, "busybox", BUSYBOX_TAG);
+    let image = containerd.import(
+        &testkit::oci::busybox_layout(&rootfs),
+        "busybox",
+        BUSYBOX_TAG,
+    );
     scenario(&containerd, &image);
     containerd.assert_clean();
     drop(containerd);
-    budget.check();
-    HostState::capture().assert_unchanged_since(&before);
+    run.end();
 }
 
 fn runtime() -> String {

@@ -8,35 +8,24 @@
 //! OCI layout), run in a network namespace of its own, containers without
 //! a network. Each checks at its end that nothing is left: no container,
 //! mount or container cgroup, the host's mount table as it was.
-//!
-//! The tests take turns (one lock): each has a time budget, and mount
-//! tables compared before and after would see the others' mounts.
+//! The tests take turns ([`Scenario`]).
 
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use testkit::oci::Budget;
+use testkit::oci::Scenario;
 use testkit::podman::{Podman, BUSYBOX};
-use testkit::{namespace_of, stderr, stdout, HostState};
-
-static TURN: Mutex<()> = Mutex::new(());
+use testkit::{namespace_of, stderr, stdout};
 
 /// Run `scenario` with a podman of its own calling the runtime under test,
 /// within `budget` seconds, then check that the host is as it was.
 fn with_podman(what: &'static str, budget: u64, scenario: impl FnOnce(&Podman)) {
-    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
-    testkit::require_root();
-    testkit::test_data_dir();
+    let run = Scenario::begin(what, budget);
     let rootfs = ch04::rootfs::busybox().expect("the busybox root filesystem");
-    let layout = testkit::oci::busybox_layout(&rootfs);
-    let before = HostState::capture();
-    let budget = Budget::start(what, budget);
-    let podman = Podman::new(&runtime(), &layout);
+    let podman = Podman::new(&runtime(), &testkit::oci::busybox_layout(&rootfs));
     scenario(&podman);
     podman.assert_clean();
     drop(podman);
-    budget.check();
-    HostState::capture().assert_unchanged_since(&before);
+    run.end();
 }
 
 fn runtime() -> String {
@@ -85,17 +74,17 @@ fn wait_for_log(podman: &Podman, container: &str, text: &str) -> String {
     }
 }
 
+/// `podman run --rm --network none BUSYBOX COMMAND...`, in the foreground.
+fn run_rm(podman: &Podman, command: &[&str]) -> std::process::Output {
+    podman.podman(&run_args(
+        &[&["--rm", "--network", "none", BUSYBOX], command].concat(),
+    ))
+}
+
 #[test]
 fn run_rm_prints_what_the_command_prints() {
     with_podman("podman run --rm echo hi", 30, |podman| {
-        let output = podman.podman(&run_args(&[
-            "--rm",
-            "--network",
-            "none",
-            BUSYBOX,
-            "echo",
-            "hi",
-        ]));
+        let output = run_rm(podman, &["echo", "hi"]);
         assert_eq!(stdout(&output), "hi\n", "{}", stderr(&output));
         assert!(output.status.success(), "{}", stderr(&output));
     });
@@ -104,15 +93,7 @@ fn run_rm_prints_what_the_command_prints() {
 #[test]
 fn exit_code_passes_through() {
     with_podman("podman run exit 3", 30, |podman| {
-        let output = podman.podman(&run_args(&[
-            "--rm",
-            "--network",
-            "none",
-            BUSYBOX,
-            "sh",
-            "-c",
-            "exit 3",
-        ]));
+        let output = run_rm(podman, &["sh", "-c", "exit 3"]);
         assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
     });
 }
