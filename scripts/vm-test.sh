@@ -117,6 +117,7 @@ export TERM=dumb # plain test output: the serial console is a terminal, our log 
 export HOME=/root # a systemd service has none; scripts/lib.sh uses it
 export PFS_TEST_DATA_DIR='$data'
 export PFS_OCI_RUNTIME='${PFS_OCI_RUNTIME:-}' # empty: ch08 (see testkit::oci::runtime)
+export PFS_TEST_TIME_FACTOR=40 # emulated: the tests' time budgets, 40 times longer
 mount9p() { mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,cache=none,ro "\$@"; }
 uptime() { echo "[\$(cut -d. -f1 /proc/uptime) s]"; }
 echo "\$(uptime) guest: \$(uname -r), /sys/fs/cgroup is \$(stat -fc %T /sys/fs/cgroup)"

@@ -82,7 +82,7 @@ impl Containerd {
     }
 
     fn wait_until_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + crate::oci::scaled(20);
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.daemon.try_wait() {
                 panic!("containerd exited ({status}):\n{}", self.log());
@@ -92,7 +92,7 @@ impl Containerd {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("containerd did not answer within 20 s:\n{}", self.log());
+        panic!("containerd did not answer in time:\n{}", self.log());
     }
 
     /// The daemon's log (the shim's messages about the runtime too).

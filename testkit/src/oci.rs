@@ -173,8 +173,19 @@ pub fn succeeded(tool: &str, args: &[&str], output: Output) -> String {
     crate::stdout(&output)
 }
 
-/// A scenario's time budget: how long it may take, checked (and printed)
-/// at its end, so a runtime that makes podman wait for a timeout fails.
+/// `seconds` of this machine's time: times `$PFS_TEST_TIME_FACTOR` (1 if
+/// unset), which scripts/vm-test.sh sets in its emulated, much slower VM.
+pub fn scaled(seconds: u64) -> Duration {
+    let factor = std::env::var("PFS_TEST_TIME_FACTOR")
+        .ok()
+        .and_then(|f| f.parse().ok())
+        .unwrap_or(1);
+    Duration::from_secs(seconds * factor)
+}
+
+/// A scenario's time budget ([`scaled`]): how long it may take, checked
+/// (and printed) at its end, so a runtime that makes podman wait for a
+/// timeout fails.
 pub struct Budget {
     what: &'static str,
     limit: Duration,
@@ -185,7 +196,7 @@ impl Budget {
     pub fn start(what: &'static str, seconds: u64) -> Self {
         Budget {
             what,
-            limit: Duration::from_secs(seconds),
+            limit: scaled(seconds),
             started: Instant::now(),
         }
     }

@@ -12,7 +12,7 @@
 use std::time::{Duration, Instant};
 
 use testkit::containerd::Containerd;
-use testkit::oci::{Scenario, BUSYBOX_TAG};
+use testkit::oci::{scaled, Scenario, BUSYBOX_TAG};
 use testkit::{namespace_of, stderr, stdout};
 
 /// Run `scenario` with a containerd of its own and the busybox image (its
@@ -99,7 +99,7 @@ fn ctr_detached_task_kill_delete() {
             assert_run_by_runtime(containerd, id);
 
             containerd.ok(&["task", "kill", id]); // SIGTERM
-            let deadline = Instant::now() + Duration::from_secs(10);
+            let deadline = Instant::now() + scaled(10);
             while task().get(2).map(String::as_str) != Some("STOPPED") {
                 assert!(
                     Instant::now() < deadline,
