@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::oci::{cgroups_named, hierarchies, remove_cgroups, unmount_all_under};
+use crate::oci::{hierarchies, remove_cgroups_named, unmount_all_under};
 use crate::registry::TempDir;
 use crate::NetSandbox;
 
@@ -213,7 +213,7 @@ impl Drop for Containerd {
         let _ = self.daemon.wait();
         kill_shims_of(&self.dir.join("containerd.sock"));
         unmount_all_under(&self.dir.path);
-        remove_cgroups(&cgroups_named(&self.namespace));
+        remove_cgroups_named(&self.namespace);
         if !self.run_dir_was_there {
             let _ = std::fs::remove_dir(Path::new(RUN_DIR).join("s"));
             let _ = std::fs::remove_dir(RUN_DIR);

@@ -120,6 +120,20 @@ pub fn remove_cgroups(groups: &[PathBuf]) {
     }
 }
 
+/// [`remove_cgroups`] named `name`, again and again for up to five seconds
+/// ([`scaled`]) while some stay: a process in one (conmon) is still ending.
+pub fn remove_cgroups_named(name: &str) {
+    let deadline = Instant::now() + scaled(5);
+    loop {
+        let groups = cgroups_named(name);
+        remove_cgroups(&groups);
+        if cgroups_named(name).is_empty() || Instant::now() > deadline {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn collect_dirs(dir: &Path, into: &mut Vec<PathBuf>) {
     into.push(dir.to_path_buf());
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {

@@ -8,7 +8,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use crate::oci::{cgroups_named, mounts_under, remove_cgroups, unmount_all_under, BUSYBOX_TAG};
+use crate::oci::{
+    cgroups_named, mounts_under, remove_cgroups_named, unmount_all_under, BUSYBOX_TAG,
+};
 use crate::registry::TempDir;
 use crate::NetSandbox;
 
@@ -135,10 +137,10 @@ impl Drop for Podman {
         let _ = self.podman(&["pod", "rm", "--all", "--force", "--time", "0"]);
         let _ = self.podman(&["rm", "--all", "--force", "--time", "0"]);
         for id in containers.iter().chain(&pods) {
-            remove_cgroups(&cgroups_named(id));
+            remove_cgroups_named(id);
         }
         if !self.libpod_parent_was_there {
-            remove_cgroups(&cgroups_named("libpod_parent"));
+            remove_cgroups_named("libpod_parent");
         }
         unmount_all_under(&self.dir.path);
     }
