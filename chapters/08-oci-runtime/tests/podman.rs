@@ -75,6 +75,11 @@ fn wait_for_log(podman: &Podman, container: &str, text: &str) -> String {
     }
 }
 
+/// The words of a command line without quotes: `"-d --name box"`.
+fn words(line: &str) -> Vec<&str> {
+    line.split(' ').collect()
+}
+
 /// `podman run --rm --network none BUSYBOX COMMAND...`, in the foreground.
 fn run_rm(podman: &Podman, command: &[&str]) -> std::process::Output {
     podman.podman(&run_args(
@@ -107,15 +112,7 @@ const SERVICE: &str = "trap 'echo got TERM; exit 0' TERM; echo ready; while :; d
 #[test]
 fn detached_container_exec_logs_stop_rm() {
     with_podman("podman run -d, exec, logs, stop, rm", 60, |podman| {
-        let options = [
-            "-d",
-            "--network",
-            "none",
-            "--name",
-            "box",
-            "--hostname",
-            "pfs-box",
-        ];
+        let options = words("-d --network none --name box --hostname pfs-box");
         let id = podman.ok(&run_args(
             &[&options[..], &[BUSYBOX, "sh", "-c", SERVICE]].concat(),
         ));
@@ -171,14 +168,9 @@ fn pod_containers_share_one_network_namespace() {
         // under the pod's. With cgroupfs on cgroup v2, podman 4.3 leaves
         // the pod's cgroup with a device filter that allows nothing, and
         // no container of the pod may open /dev/null.
-        let pod = [
-            "--network",
-            "none",
-            "--share-parent=false",
-            "--name",
-            "pod1",
-        ];
-        podman.ok(&[&["pod", "create"], &pod[..]].concat());
+        podman.ok(&words(
+            "pod create --network none --share-parent=false --name pod1",
+        ));
         podman.ok(&run_args(&[
             "-d", "--pod", "pod1", "--name", "server", BUSYBOX, "sh", "-c", SERVE,
         ]));
