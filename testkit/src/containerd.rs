@@ -35,6 +35,11 @@ impl Containerd {
     /// answers.
     pub fn start(runtime: &str) -> Self {
         crate::require_root();
+        crate::registry::require_tools(&[
+            ("containerd", "containerd"),
+            ("ctr", "containerd"),
+            ("containerd-shim-runc-v2", "containerd"),
+        ]);
         let dir = TempDir::new("containerd");
         let at = |name: &str| dir.join(name).display().to_string();
         let config = format!(
@@ -62,7 +67,7 @@ impl Containerd {
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
             .spawn()
-            .expect("start containerd (apt-get install containerd)");
+            .expect("start containerd");
         let namespace = dir
             .path
             .file_name()

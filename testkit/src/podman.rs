@@ -31,6 +31,11 @@ impl Podman {
     /// `layout` (see [`crate::oci::busybox_layout`]) as [`BUSYBOX`].
     pub fn new(runtime: &str, layout: &Path) -> Self {
         crate::require_root();
+        crate::registry::require_tools(&[
+            ("podman", "podman"),
+            ("conmon", "conmon"),
+            ("catatonit", "catatonit"),
+        ]);
         let dir = TempDir::new("podman");
         write_config(&dir);
         let podman = Podman {
