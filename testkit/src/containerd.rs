@@ -16,6 +16,13 @@ use crate::oci::{hierarchies, remove_cgroups_named, unmount_all_under};
 use crate::registry::TempDir;
 use crate::NetSandbox;
 
+/// The daemon, its client and the shim that calls the runtime: one package.
+const TOOLS: [(&str, &str); 3] = [
+    ("containerd", "containerd"),
+    ("ctr", "containerd"),
+    ("containerd-shim-runc-v2", "containerd"),
+];
+
 /// Where containerd 1.6's shims put their sockets, whatever the config.
 const RUN_DIR: &str = "/run/containerd";
 
@@ -35,11 +42,7 @@ impl Containerd {
     /// answers.
     pub fn start(runtime: &str) -> Self {
         crate::require_root();
-        crate::registry::require_tools(&[
-            ("containerd", "containerd"),
-            ("ctr", "containerd"),
-            ("containerd-shim-runc-v2", "containerd"),
-        ]);
+        crate::registry::require_tools(&TOOLS);
         let dir = TempDir::new("containerd");
         let at = |name: &str| dir.join(name).display().to_string();
         let config = format!(

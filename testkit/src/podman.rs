@@ -14,6 +14,13 @@ use crate::oci::{
 use crate::registry::TempDir;
 use crate::NetSandbox;
 
+/// The tools podman runs (the pods' pause: catatonit), and their packages.
+const TOOLS: [(&str, &str); 3] = [
+    ("podman", "podman"),
+    ("conmon", "conmon"),
+    ("catatonit", "catatonit"),
+];
+
 /// The name the busybox image has in every [`Podman`]'s storage.
 pub const BUSYBOX: &str = "localhost/busybox";
 
@@ -31,11 +38,7 @@ impl Podman {
     /// `layout` (see [`crate::oci::busybox_layout`]) as [`BUSYBOX`].
     pub fn new(runtime: &str, layout: &Path) -> Self {
         crate::require_root();
-        crate::registry::require_tools(&[
-            ("podman", "podman"),
-            ("conmon", "conmon"),
-            ("catatonit", "catatonit"),
-        ]);
+        crate::registry::require_tools(&TOOLS);
         let dir = TempDir::new("podman");
         write_config(&dir);
         let podman = Podman {
