@@ -27,6 +27,12 @@
 #   ch06-pod-create  pod create + 3 sleeps     podman pod create + 3 podman run -d
 #   ch06-pod-rm      pod rm                    podman pod rm -f
 #   ch06-pause-rss   memory of our pause       catatonit -P (podman's pause)
+#   ch08-podman      podman run --rm, ch08     the same with runc, with crun
+#   ch08-bundle      ch08 run of a bundle      runc run, crun run (same bundle)
+#
+# The ch08 rows time `ch08` (target/release/ch08) as the OCI runtime, or the
+# runtime named by PFS_BENCH_OCI_RUNTIME (e.g. /usr/sbin/runc, to try the
+# rows themselves: then "ours" is that runtime).
 #
 # Needs root (it asks sudo), the peers (scripts/provision.sh --bench installs
 # them: hyperfine, runc, crun, catatonit, podman, docker-registry, skopeo, umoci),
@@ -86,7 +92,8 @@ if [ "${PFS_BENCH_SANDBOX:-}" != 1 ]; then
         [ -d "$debian" ] || { echo "bench: ch04 rootfs debootstrap gave no directory: $debian" >&2; exit 1; }
     fi
     as_root env PFS_BENCH_SANDBOX=1 PFS_BENCH_DEBIAN="$debian" RUNS="$RUNS" SLOW_RUNS="$SLOW_RUNS" \
-        PFS_BENCH_JSON="$json" unshare --net --mount --propagation private bash scripts/bench.sh "$@"
+        PFS_BENCH_OCI_RUNTIME="${PFS_BENCH_OCI_RUNTIME:-}" PFS_BENCH_JSON="$json" \
+        unshare --net --mount --propagation private bash scripts/bench.sh "$@"
     exit
 fi
 
@@ -398,19 +405,14 @@ compare ch07-run --hide-cgroup2 -- \
     "crun run --bundle $results/bundle-hardened pfsbench" \
     "runc run --bundle $results/bundle-hardened pfsbench"
 
-# ch06-pod-create and ch06-pod-rm: a pod with three detached `sleep`
-# containers, against podman doing the same. Podman is set up as the shared
-# notes say (runc, cgroupfs, events in a file, ulimits it may set), with its
-# storage and state in the temporary directory, and the busybox rootfs as
-# its only image: made with umoci in an OCI layout, copied by skopeo into
-# podman's storage under a name of ours (`podman pull oci:DIR` would name it
-# after DIR), and never pulled (`--pull=never`).
-# Its pod has no network (`--network none`); ours gets its address on the
-# sandbox's bridge. The create row removes the pod before each run, the rm
-# row creates it before each run (--prepare, once per command).
-if selected ch06-pod-create ch06-pod-rm; then
+# setup_podman: podman as the shared notes say (runc, cgroupfs, events in a
+# file, ulimits it may set), its storage and state in the temporary
+# directory, and the busybox rootfs as its only image, $busybox_image
+# (details below, at the ch06 rows). Once for all the rows that use it.
+podman_dir=$results/podman busybox_image=localhost/pfsbench-busybox
+setup_podman() {
+    [ ! -d "$podman_dir" ] || return 0
     need podman skopeo umoci
-    podman_dir=$results/podman
     mkdir "$podman_dir"
     podman_cgroups=$results/libpod-cgroups
     libpod_cgroups >"$podman_cgroups"
@@ -434,8 +436,21 @@ CONF
     umoci init --layout "$podman_dir/oci"
     umoci new --image "$podman_dir/oci:busybox"
     umoci insert --image "$podman_dir/oci:busybox" "$rootfs" /
-    busybox_image=localhost/pfsbench-busybox
     skopeo copy --quiet "oci:$podman_dir/oci:busybox" "containers-storage:$busybox_image"
+}
+
+# ch06-pod-create and ch06-pod-rm: a pod with three detached `sleep`
+# containers, against podman doing the same. Podman is set up as the shared
+# notes say (runc, cgroupfs, events in a file, ulimits it may set), with its
+# storage and state in the temporary directory, and the busybox rootfs as
+# its only image: made with umoci in an OCI layout, copied by skopeo into
+# podman's storage under a name of ours (`podman pull oci:DIR` would name it
+# after DIR), and never pulled (`--pull=never`).
+# Its pod has no network (`--network none`); ours gets its address on the
+# sandbox's bridge. The create row removes the pod before each run, the rm
+# row creates it before each run (--prepare, once per command).
+if selected ch06-pod-create ch06-pod-rm; then
+    setup_podman
 
     cat >"$results/ours-pod-create.sh" <<SH
 set -e
@@ -514,6 +529,34 @@ PY
     wait "$unshare_pid"
     catatonit_pid=''
 fi
+
+# ch08-podman: `podman run --rm` of the busybox image (setup_podman), the
+# container made by ch08, against runc and crun: the same podman, conmon and
+# image; only `--runtime` differs. crun needs the cgroup2 mount hidden on
+# this kind of host (above): the row runs so for all three.
+ours_runtime=${PFS_BENCH_OCI_RUNTIME:-$bin/ch08}
+podman_run="run --rm --network none --pull=never $busybox_image /bin/true"
+if selected ch08-podman; then
+    need podman skopeo umoci runc crun
+    setup_podman
+fi
+compare ch08-podman --slow --hide-cgroup2 -- \
+    "podman --runtime $ours_runtime $podman_run" \
+    "podman --runtime $(command -v runc) $podman_run" \
+    "podman --runtime $(command -v crun) $podman_run"
+
+# ch08-bundle: one bundle (the busybox rootfs, /bin/true, `runc spec`'s
+# defaults) made, started, waited for and deleted: `run` does the four, in
+# ch08 as in runc and crun, and leaves nothing to delete. The cgroup2 mount
+# is hidden for crun, so for all three.
+if selected ch08-bundle; then
+    need runc crun
+    make_bundle "$results/bundle-oci" "$rootfs"
+fi
+compare ch08-bundle --hide-cgroup2 -- \
+    "$ours_runtime run --bundle $results/bundle-oci pfsbench" \
+    "runc run --bundle $results/bundle-oci pfsbench" \
+    "crun run --bundle $results/bundle-oci pfsbench"
 
 # --json FILE: the rows, and the machine and date they were measured on.
 if [ -n "$json" ]; then

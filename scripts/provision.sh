@@ -29,6 +29,8 @@ PACKAGES=(
     shellcheck                           # scripts/test.sh lints the scripts
     chromium chromium-driver python3-selenium # scripts/book-check.py reads the book
     python3                              # the speed page's generator (and scripts/bench.sh)
+    podman conmon runc catatonit         # podman drives chapter 08's runtime (its tests)
+    containerd                           # so does containerd, with ctr and its runc shim
 )
 # scripts/bench.sh (not run in CI) and the peers it times.
 BENCH_PACKAGES=(hyperfine podman runc crun catatonit)

@@ -17,11 +17,13 @@ CACHE=${PFS_VM_CACHE:-/var/cache/pods-from-scratch/vm}
 SUITE=bookworm
 # debootstrap makes a minimal Debian with systemd; apt-get then adds what the
 # chapters' tests use in the guest (the registry tools: for the image pull
-# tests, on 127.0.0.1), and openssh-server, sudo and rsync for the Vagrant box
-# (harmless here: the test VM has no network).
+# tests, on 127.0.0.1; podman, conmon, runc, catatonit (the pods' pause) and
+# containerd: they drive chapter 08's runtime), and openssh-server, sudo and
+# rsync for the Vagrant box (harmless here: the test VM has no network).
 BASE=systemd-sysv,udev,kmod
 PACKAGES=(procps util-linux busybox-static debootstrap iproute2 nftables
-    docker-registry skopeo umoci openssh-server sudo rsync)
+    docker-registry skopeo umoci openssh-server sudo rsync
+    podman conmon runc catatonit containerd)
 # What the initramfs loads to mount the root disk (the rest is loaded later
 # by udev and modprobe, from the root filesystem).
 ROOT_MODULES="virtio_pci virtio_blk ext4"

@@ -10,6 +10,11 @@
 #                                       --workspace (and no book outputs, no
 #                                       load part)
 #   scripts/vm-test.sh --load           only the suite's load part
+#   PFS_OCI_RUNTIME=/usr/sbin/runc scripts/vm-test.sh -p ch08 --test podman
+#                                       chapter 08's podman scenarios (podman,
+#                                       conmon and runc are in the image), with
+#                                       the runtime they hand podman passed on
+#                                       to the guest (default: ch08)
 #   scripts/vm-test.sh --book-outputs FOLDER
 #                                       no tests: only record the book's cgroup
 #                                       v2 outputs into FOLDER (what
@@ -111,6 +116,8 @@ set -u
 export TERM=dumb # plain test output: the serial console is a terminal, our log is not
 export HOME=/root # a systemd service has none; scripts/lib.sh uses it
 export PFS_TEST_DATA_DIR='$data'
+export PFS_OCI_RUNTIME='${PFS_OCI_RUNTIME:-}' # empty: ch08 (see testkit::oci::runtime)
+export PFS_TEST_TIME_FACTOR=40 # emulated: the tests' time budgets, 40 times longer
 mount9p() { mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,cache=none,ro "\$@"; }
 uptime() { echo "[\$(cut -d. -f1 /proc/uptime) s]"; }
 echo "\$(uptime) guest: \$(uname -r), /sys/fs/cgroup is \$(stat -fc %T /sys/fs/cgroup)"

@@ -484,6 +484,9 @@ impl NetState {
     }
 }
 
+pub mod containerd;
+pub mod oci;
+pub mod podman;
 pub mod registry;
 
 /// The data and state directories of a test program, exported as

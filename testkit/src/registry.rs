@@ -20,7 +20,13 @@ const TOOLS: [(&str, &str); 3] = [
 
 /// Fail (never skip) when a tool is missing, saying how to get it.
 pub fn require_registry_tools() {
-    for (tool, package) in TOOLS {
+    require_tools(&TOOLS);
+}
+
+/// Fail (never skip) when one of `tools` (tool, Debian package) is
+/// missing, saying how to get it.
+pub fn require_tools(tools: &[(&str, &str)]) {
+    for &(tool, package) in tools {
         let found = std::env::var_os("PATH")
             .map(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
             .unwrap_or(false);
