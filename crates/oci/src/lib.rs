@@ -11,3 +11,6 @@
 pub mod cli;
 pub mod config;
 pub mod mount_options;
+pub mod seccomp;
+pub mod tables;
+pub mod validate;
