@@ -1,57 +1,81 @@
 //! From `config.json` to chapters 01–07: each field of the bundle's
 //! configuration becomes the step of the chapter that taught it.
 
-use std::fs::{self, File};
+use std::fs::File;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use ch01::{explain, Layer, Process, User};
+use ch01::{explain, Layer};
+use ch04::volumes::{fd_path, open_in_root};
+use nix::fcntl::{open, OFlag};
 use nix::mount::{mount, MsFlags};
 use nix::sched::{setns, CloneFlags};
-use oci_spec::runtime::{LinuxNamespaceType, Mount, Spec};
+use nix::sys::stat::Mode;
+use oci_spec::runtime::{LinuxDevice, LinuxNamespaceType, Mount, Spec};
 use pfs_oci::config::Bundle;
-use pfs_oci::mount_options;
+use pfs_oci::{mount_options, tables};
 
-/// `process`: what chapter 01 runs (args, env, cwd, user).
-pub fn process(spec: &Spec) -> Result<Process> {
-    let Some(process) = spec.process() else {
-        bail!("config.json has no process: nothing to run");
-    };
-    let mut run = Process::new(process.args().clone().unwrap_or_default());
-    run.env = process.env().clone().unwrap_or_default();
-    run.cwd = Some(process.cwd().clone());
-    let user = process.user();
-    run.user = Some(User {
-        uid: user.uid(),
-        gid: user.gid(),
-    });
-    Ok(run)
-}
+use crate::linux;
 
-/// The layers the bundle asks for, in chapter order.
+pub use crate::process::process;
+
+// ANCHOR: layers
+/// The layers the bundle asks for, in chapter order; every field is read
+/// and checked here, before anything is created.
 pub fn layers(bundle: &Bundle, id: &str) -> Result<Vec<Box<dyn Layer>>> {
     let spec = &bundle.spec;
     let Some(linux) = spec.linux() else {
         bail!("config.json has no linux section: this runtime runs Linux containers only");
     };
-    let mut layers: Vec<Box<dyn Layer>> = vec![Box::new(namespaces(spec)?)];
+    let namespaces = namespaces(spec)?;
+    let mut layers: Vec<Box<dyn Layer>> = Vec::new();
+    if namespaces.new.contains(CloneFlags::CLONE_NEWUSER) {
+        layers.push(Box::new(linux::user_namespace(linux)?));
+    }
+    layers.push(Box::new(namespaces));
     let group = cgroups_path(linux.cgroups_path().as_deref(), id);
+    let (memory, pids, cpus) = linux
+        .resources()
+        .as_ref()
+        .map(tables::limits)
+        .unwrap_or_default();
+    explain::oci("limits", "linux.resources.memory, .pids, .cpu");
+    let limits = ch05::Limits { memory, pids, cpus };
     let version = ch05::detect_version()?;
-    let limits = ch05::Limits::default();
     layers.push(Box::new(ch05::Cgroup::new(
         ch05::new_group_at(version, &group),
         limits,
     )));
+    if let Some(policy) = linux::device_policy(linux, &group)? {
+        layers.push(Box::new(policy));
+    }
+    let root_read_only = spec
+        .root()
+        .as_ref()
+        .is_some_and(|r| r.readonly() == Some(true));
     layers.push(Box::new(BundleRoot {
         rootfs: bundle.rootfs.clone(),
-        read_only: spec
-            .root()
-            .as_ref()
-            .is_some_and(|r| r.readonly() == Some(true)),
+        propagation: propagation(linux.rootfs_propagation().as_deref())?,
         mounts: spec.mounts().clone().unwrap_or_default(),
+        devices: linux.devices().clone().unwrap_or_default(),
         hostname: spec.hostname().clone(),
     }));
+    layers.push(Box::new(linux::inside_root(linux, root_read_only)?));
+    layers.push(Box::new(crate::process::confine(spec)?));
     Ok(layers)
+}
+// ANCHOR_END: layers
+
+/// `linux.rootfsPropagation`: how mounts made under the container's root
+/// travel to and from the host's (runc's default: none, `rprivate`).
+fn propagation(option: Option<&str>) -> Result<MsFlags> {
+    let option = option.unwrap_or("rprivate");
+    let parsed = mount_options::parse(&[option.to_string()]);
+    if parsed.propagation.is_empty() {
+        bail!("linux.rootfsPropagation: {option:?} is not a propagation (rprivate, rslave, rshared, ...)");
+    }
+    Ok(parsed.propagation)
 }
 
 /// `linux.cgroupsPath`, below each hierarchy's root (runc's default: the id
@@ -93,6 +117,7 @@ fn namespaces(spec: &Spec) -> Result<Namespaces> {
             LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
             LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
             LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+            LinuxNamespaceType::User if namespace.path().is_none() => CloneFlags::CLONE_NEWUSER,
             other => bail!("linux.namespaces: type {other} is not supported yet"),
         };
         match namespace.path() {
@@ -161,12 +186,13 @@ fn kind(flag: CloneFlags) -> &'static str {
     }
 }
 
-/// `root`, `mounts` and `hostname`: chapter 04's root filesystem, with the
-/// bundle's mounts instead of chapter 04's fixed ones.
+/// `root`, `mounts`, `linux.devices` and `hostname`: chapter 04's root
+/// filesystem, with the bundle's mounts instead of chapter 04's fixed ones.
 struct BundleRoot {
     rootfs: PathBuf,
-    read_only: bool,
+    propagation: MsFlags,
     mounts: Vec<Mount>,
+    devices: Vec<LinuxDevice>,
     hostname: Option<String>,
 }
 
@@ -180,22 +206,46 @@ impl Layer for BundleRoot {
             ch02::set_hostname(name)?;
         }
         ch02::make_mounts_private()?;
+        set_root_propagation(self.propagation)?;
         bind_to_itself(&self.rootfs)?;
+        // Every path below is opened as the container will see it.
+        let root = open(
+            &self.rootfs,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .with_context(|| format!("open {}", self.rootfs.display()))?;
         let is_cgroupfs = |entry: &&Mount| entry.typ().as_deref() == Some("cgroup");
         for entry in self.mounts.iter().filter(|e| !is_cgroupfs(e)) {
-            mount_entry(&self.rootfs, entry)?;
+            mount_entry(&root, entry)?;
         }
+        explain::oci("device nodes", "linux.devices");
+        for device in tables::default_devices().iter().chain(&self.devices) {
+            linux::make_device(&root, device)?;
+        }
+        linux::make_device_links(&root)?;
+        drop(root);
         ch04::pivot_into(&self.rootfs)?;
         // The container's own groups, as chapter 07 mounts them: from
         // inside its cgroup namespace, after the pivot.
         if self.mounts.iter().any(|e| is_cgroupfs(&e)) {
             ch07::paths::mount_cgroupfs(ch05::detect_version()?)?;
         }
-        if self.read_only {
-            ch04::remount_read_only("/")?;
-        }
         Ok(())
     }
+}
+
+/// `linux.rootfsPropagation`, on every mount of the new namespace: the
+/// container's mounts stay its own (private), or the host's still reach
+/// it (slave), or both ways (shared).
+fn set_root_propagation(propagation: MsFlags) -> Result<()> {
+    explain::oci("mount propagation", "linux.rootfsPropagation");
+    explain::step(
+        &format!("mount(NULL, \"/\", NULL, {propagation:?})"),
+        "mount --make-r... /",
+    );
+    mount(None::<&str>, "/", None::<&str>, propagation, None::<&str>)
+        .context("linux.rootfsPropagation")
 }
 
 /// pivot_root needs the new root to be a mount point: the bundle's root
@@ -210,27 +260,27 @@ fn bind_to_itself(rootfs: &Path) -> Result<()> {
         .with_context(|| format!("bind {} onto itself", rootfs.display()))
 }
 
-/// One entry of `mounts`, at its destination inside the root filesystem.
-fn mount_entry(rootfs: &Path, entry: &Mount) -> Result<()> {
+// ANCHOR: mount_entry
+/// One entry of `mounts`, at its destination inside the root filesystem:
+/// opened with chapter 04's `open_in_root`, so that a symlink of the image
+/// (`dev -> /tmp`, `../../..`) leads inside it, never to the host's files.
+fn mount_entry(root: &OwnedFd, entry: &Mount) -> Result<()> {
     let destination = entry.destination();
-    let target = rootfs.join(destination.strip_prefix("/").unwrap_or(destination));
+    if !destination.is_absolute() {
+        bail!(
+            "mounts: destination {} is not an absolute path",
+            destination.display()
+        );
+    }
     let options = mount_options::parse(entry.options().as_deref().unwrap_or_default());
     let kind = entry.typ().clone().unwrap_or_else(|| "none".into());
     let source = entry
         .source()
         .clone()
         .unwrap_or_else(|| kind.clone().into());
-    let source_is_file = options.is_bind() && source.is_file();
-    if source_is_file {
-        if let Some(parent) = target.parent() {
-            fs::create_dir_all(parent)?;
-        }
-        if !target.exists() {
-            File::create(&target).with_context(|| format!("create {}", target.display()))?;
-        }
-    } else {
-        fs::create_dir_all(&target).with_context(|| format!("create {}", target.display()))?;
-    }
+    let is_file = options.is_bind() && source.is_file();
+    let target = open_in_root(root, destination, is_file)?;
+    let target = fd_path(&target); // valid while the descriptor is open
     let data = Some(options.data.as_str()).filter(|d| !d.is_empty());
     explain::step(
         &format!(
@@ -244,19 +294,29 @@ fn mount_entry(rootfs: &Path, entry: &Mount) -> Result<()> {
         ),
     );
     let fstype = Some(kind.as_str()).filter(|_| !options.is_bind());
-    mount(Some(&source), &target, fstype, options.flags, data)
+    mount(Some(&source), target.as_str(), fstype, options.flags, data)
         .with_context(|| format!("mounts: {}", destination.display()))?;
+    // The descriptor names the directory under the new mount: the flags
+    // and propagation are for the mount, found by a new lookup.
+    let mounted = open_in_root(root, destination, is_file)?;
+    let mounted = fd_path(&mounted);
     // A bind mount takes its flags (ro, nosuid, ...) only from a remount.
     let bind_flags = options.flags - MsFlags::MS_BIND - MsFlags::MS_REC;
     if options.is_bind() && !bind_flags.is_empty() {
         let flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | bind_flags;
-        mount(None::<&str>, &target, None::<&str>, flags, None::<&str>)
-            .with_context(|| format!("mounts: remount {}", destination.display()))?;
+        mount(
+            None::<&str>,
+            mounted.as_str(),
+            None::<&str>,
+            flags,
+            None::<&str>,
+        )
+        .with_context(|| format!("mounts: remount {}", destination.display()))?;
     }
     if !options.propagation.is_empty() {
         mount(
             None::<&str>,
-            &target,
+            mounted.as_str(),
             None::<&str>,
             options.propagation,
             None::<&str>,
@@ -265,3 +325,4 @@ fn mount_entry(rootfs: &Path, entry: &Mount) -> Result<()> {
     }
     Ok(())
 }
+// ANCHOR_END: mount_entry

@@ -109,8 +109,9 @@ mod tests {
 
     #[test]
     fn a_foreign_architecture_alone_is_refused() {
-        let err = read(r#"{"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_S390X"]}"#)
-            .unwrap_err();
+        let err =
+            read(r#"{"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_S390X"]}"#)
+                .unwrap_err();
         assert!(err.to_string().contains("not this machine's"), "{err}");
     }
 

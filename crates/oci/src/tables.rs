@@ -4,7 +4,10 @@
 use anyhow::{anyhow, bail, Result};
 use caps::{Capability, CapsHashSet};
 use nix::libc;
-use oci_spec::runtime::{Capabilities, LinuxDeviceCgroup, LinuxIdMapping, LinuxResources};
+use oci_spec::runtime::{
+    Capabilities, LinuxDevice, LinuxDeviceCgroup, LinuxIdMapping, LinuxResources,
+};
+use pfs_security::userns::IdRange;
 
 /// `process.rlimits[].type`: the resource setrlimit(2) takes.
 pub fn rlimit_resource(name: &str) -> Result<libc::__rlimit_resource_t> {
@@ -45,8 +48,16 @@ pub fn capability_set(set: &Option<Capabilities>) -> Result<CapsHashSet> {
 /// processes, CPUs (quota over period).
 pub fn limits(resources: &LinuxResources) -> (Option<u64>, Option<u64>, Option<f64>) {
     let positive = |n: i64| u64::try_from(n).ok().filter(|n| *n > 0);
-    let memory = resources.memory().as_ref().and_then(|m| m.limit()).and_then(positive);
-    let pids = resources.pids().as_ref().map(|p| p.limit()).and_then(positive);
+    let memory = resources
+        .memory()
+        .as_ref()
+        .and_then(|m| m.limit())
+        .and_then(positive);
+    let pids = resources
+        .pids()
+        .as_ref()
+        .map(|p| p.limit())
+        .and_then(positive);
     let cpu = resources.cpu().as_ref();
     let quota = cpu.and_then(|c| c.quota()).and_then(positive);
     let period = cpu.and_then(|c| c.period()).unwrap_or(100_000);
@@ -74,34 +85,77 @@ pub fn device_allow_lines(rules: &[LinuxDeviceCgroup]) -> Result<Vec<String>> {
         .map(|rule| {
             let kind = rule.typ().map_or("a".into(), |t| t.as_str().to_string());
             let access = rule.access().clone().unwrap_or_else(|| "rwm".into());
-            format!("{kind} {}:{} {access}", number(rule.major()), number(rule.minor()))
+            format!(
+                "{kind} {}:{} {access}",
+                number(rule.major()),
+                number(rule.minor())
+            )
         })
         .collect())
 }
 
-/// `linux.uidMappings` or `gidMappings` as a `uid_map` file takes them: a
-/// line `INSIDE OUTSIDE COUNT` each.
-pub fn id_map(field: &str, mappings: &[LinuxIdMapping]) -> Result<String> {
-    if mappings.is_empty() {
-        bail!("linux.{field}: a user namespace needs a mapping (add one)");
-    }
-    let lines: Vec<String> = mappings
+/// The nodes every container gets, whatever `linux.devices` says (the
+/// runtime spec's list, as runc makes them), before the config's own.
+pub fn default_devices() -> Vec<LinuxDevice> {
+    let nodes = [
+        ("null", 3),
+        ("zero", 5),
+        ("full", 7),
+        ("random", 8),
+        ("urandom", 9),
+    ];
+    let nodes = nodes
         .iter()
-        .map(|m| format!("{} {} {}", m.container_id(), m.host_id(), m.size()))
-        .collect();
-    Ok(lines.join("\n"))
+        .map(|(name, minor)| (format!("/dev/{name}"), 1, *minor));
+    let nodes = nodes.chain([("/dev/tty".to_string(), 5, 0)]);
+    nodes
+        .map(|(path, major, minor)| {
+            let json = serde_json::json!({"path": path, "type": "c", "major": major,
+                "minor": minor, "fileMode": 0o666, "uid": 0, "gid": 0});
+            serde_json::from_value(json).expect("a device as the spec writes it")
+        })
+        .collect()
+}
+
+/// ... and the links every `/dev` has, to `/proc` and to the pty master.
+pub const DEVICE_LINKS: [(&str, &str); 5] = [
+    ("/dev/ptmx", "pts/ptmx"),
+    ("/dev/fd", "/proc/self/fd"),
+    ("/dev/stdin", "/proc/self/fd/0"),
+    ("/dev/stdout", "/proc/self/fd/1"),
+    ("/dev/stderr", "/proc/self/fd/2"),
+];
+
+/// `linux.uidMappings` or `gidMappings` as chapter 07 maps ids: one range,
+/// from the container's 0 (what engines write); another shape is refused.
+pub fn id_range(field: &str, mappings: &[LinuxIdMapping]) -> Result<IdRange> {
+    match mappings {
+        [m] if m.container_id() == 0 => Ok(IdRange {
+            base: m.host_id(),
+            count: m.size(),
+        }),
+        _ => bail!("linux.{field}: only one mapping, from containerID 0, is supported"),
+    }
 }
 
 /// The sysctls a container may set: those of the namespaces it has (the
 /// kernel's own list, as runc checks it), never the host's.
 pub fn check_sysctl(key: &str, has_ipc: bool, has_net: bool, has_uts: bool) -> Result<()> {
-    const IPC: [&str; 5] = ["kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall"];
+    const IPC: [&str; 5] = [
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+    ];
     const IPC_MORE: [&str; 3] = ["kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"];
     let ipc = IPC.contains(&key) || IPC_MORE.contains(&key) || key.starts_with("fs.mqueue.");
     let uts = key == "kernel.hostname" || key == "kernel.domainname";
     let allowed = (ipc && has_ipc) || (key.starts_with("net.") && has_net) || (uts && has_uts);
     if !allowed {
-        bail!("linux.sysctl: {key} is not in a namespace of the container: it would change the host");
+        bail!(
+            "linux.sysctl: {key} is not in a namespace of the container: it would change the host"
+        );
     }
     Ok(())
 }
@@ -112,7 +166,10 @@ mod tests {
 
     #[test]
     fn rlimit_names_are_known() {
-        assert_eq!(rlimit_resource("RLIMIT_NOFILE").unwrap(), libc::RLIMIT_NOFILE);
+        assert_eq!(
+            rlimit_resource("RLIMIT_NOFILE").unwrap(),
+            libc::RLIMIT_NOFILE
+        );
         assert!(rlimit_resource("RLIMIT_BOGUS").is_err());
     }
 
@@ -132,7 +189,17 @@ mod tests {
                 {"allow": true, "type": "c", "major": 136, "access": "rwm"}]"#,
         )
         .unwrap();
-        assert_eq!(device_allow_lines(&rules).unwrap(), ["c 1:3 rwm", "c 136:* rwm"]);
+        assert_eq!(
+            device_allow_lines(&rules).unwrap(),
+            ["c 1:3 rwm", "c 136:* rwm"]
+        );
+    }
+
+    #[test]
+    fn default_devices_are_the_specs() {
+        let devices = default_devices();
+        assert_eq!(devices[0].path().to_str(), Some("/dev/null"));
+        assert_eq!((devices[5].major(), devices[5].minor()), (5, 0));
     }
 
     #[test]
@@ -145,12 +212,16 @@ mod tests {
     }
 
     #[test]
-    fn id_maps_are_lines() {
-        let maps: Vec<LinuxIdMapping> = serde_json::from_str(
-            r#"[{"containerID": 0, "hostID": 100000, "size": 1000}, {"containerID": 1000, "hostID": 1000, "size": 1}]"#,
-        )
-        .unwrap();
-        assert_eq!(id_map("uidMappings", &maps).unwrap(), "0 100000 1000\n1000 1000 1");
+    fn one_id_mapping_from_zero_is_a_range() {
+        let maps = |json| serde_json::from_str::<Vec<LinuxIdMapping>>(json).unwrap();
+        let one = maps(r#"[{"containerID": 0, "hostID": 100000, "size": 1000}]"#);
+        let range = id_range("uidMappings", &one).unwrap();
+        assert_eq!((range.base, range.count), (100000, 1000));
+        let two = maps(
+            r#"[{"containerID": 0, "hostID": 1, "size": 1}, {"containerID": 1, "hostID": 5, "size": 1}]"#,
+        );
+        assert!(id_range("uidMappings", &two).is_err());
+        assert!(id_range("uidMappings", &[]).is_err());
     }
 
     #[test]

@@ -48,9 +48,9 @@ pub const SUPPORTED: &[&str] = &[
 pub fn check(text: &str) -> Result<()> {
     let json: Value = serde_json::from_str(text).context("config.json is not valid JSON")?;
     match first_unsupported(&json, "", "") {
-        Some(field) => bail!(
-            "config.json: {field} is not supported by ch08 (remove it, or use runc or crun)"
-        ),
+        Some(field) => {
+            bail!("config.json: {field} is not supported by ch08 (remove it, or use runc or crun)")
+        }
         None => Ok(()),
     }
 }
@@ -122,8 +122,13 @@ mod tests {
 
     #[test]
     fn a_field_in_a_list_is_named_with_its_index() {
-        let json = r#"{"mounts": [{"destination": "/a"}, {"destination": "/b", "uidMappings": []}]}"#;
-        assert!(error(json).contains(" mounts[1].uidMappings "), "{}", error(json));
+        let json =
+            r#"{"mounts": [{"destination": "/a"}, {"destination": "/b", "uidMappings": []}]}"#;
+        assert!(
+            error(json).contains(" mounts[1].uidMappings "),
+            "{}",
+            error(json)
+        );
     }
 
     #[test]
@@ -141,6 +146,8 @@ mod tests {
     #[test]
     fn a_parent_of_supported_fields_alone_passes_but_not_its_other_fields() {
         check(r#"{"process": {"user": {}}}"#).unwrap();
-        assert!(error(r#"{"process": {"user": {"username": "x"}}}"#).contains("process.user.username"));
+        assert!(
+            error(r#"{"process": {"user": {"username": "x"}}}"#).contains("process.user.username")
+        );
     }
 }
