@@ -13,6 +13,7 @@ use nix::fcntl::{AtFlags, OFlag};
 use nix::sched::CloneFlags;
 use nix::sys::stat::{fchmodat, makedev, mknodat, FchmodatFlags, Mode, SFlag};
 use nix::unistd::{fchownat, unlinkat, Gid, Pid, Uid, UnlinkatFlags};
+use oci_spec::runtime::LinuxNamespaceType::{Ipc, Network, Uts};
 use oci_spec::runtime::{Linux, LinuxDevice, LinuxDeviceType};
 use pfs_oci::tables;
 use pfs_security::{devices, userns::IdRange};
@@ -132,10 +133,7 @@ pub struct InsideRoot {
 
 /// Read and check `linux`'s fields; `root_read_only` is `root.readonly`.
 pub fn inside_root(linux: &Linux, root_read_only: bool) -> Result<InsideRoot> {
-    let has = |kind: &str| {
-        let namespaces = linux.namespaces().iter().flatten();
-        namespaces.clone().any(|n| n.typ().to_string() == kind)
-    };
+    let has = |kind| linux.namespaces().iter().flatten().any(|n| n.typ() == kind);
     let mut sysctl: Vec<(String, String)> = linux
         .sysctl()
         .clone()
@@ -144,7 +142,7 @@ pub fn inside_root(linux: &Linux, root_read_only: bool) -> Result<InsideRoot> {
         .collect();
     sysctl.sort();
     for (key, _) in &sysctl {
-        tables::check_sysctl(key, has("ipc"), has("network"), has("uts"))?;
+        tables::check_sysctl(key, has(Ipc), has(Network), has(Uts))?;
     }
     Ok(InsideRoot {
         sysctl,
