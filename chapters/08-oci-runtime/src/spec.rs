@@ -1,7 +1,8 @@
 //! From `config.json` to chapters 01–07: each field of the bundle's
-//! configuration becomes the step of the chapter that taught it.
+//! configuration becomes the step of the chapter that taught it. pfs-oci
+//! reads and checks the fields ([`pfs_oci::settings`]); the layers here
+//! and in [`crate::linux`] and [`crate::process`] act on them.
 
-use std::fs::File;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
@@ -10,73 +11,51 @@ use ch01::{explain, Layer};
 use ch04::volumes::{fd_path, open_in_root};
 use nix::fcntl::{open, OFlag};
 use nix::mount::{mount, MsFlags};
-use nix::sched::{setns, CloneFlags};
+use nix::sched::CloneFlags;
 use nix::sys::stat::Mode;
-use oci_spec::runtime::{LinuxDevice, LinuxNamespaceType, Mount, Spec};
+use oci_spec::runtime::{LinuxDevice, Mount};
 use pfs_oci::config::Bundle;
-use pfs_oci::{mount_options, tables};
+use pfs_oci::join::Namespaces;
+use pfs_oci::{devices, settings, tables};
 
-use crate::linux;
+use crate::{linux, process};
 
-pub use crate::process::process;
+pub use pfs_oci::settings::process;
 
 // ANCHOR: layers
-/// The layers the bundle asks for, in chapter order; every field is read
+/// The layers the bundle asks for, in chapter order. Every field is read
 /// and checked here, before anything is created.
 pub fn layers(bundle: &Bundle, id: &str) -> Result<Vec<Box<dyn Layer>>> {
     let spec = &bundle.spec;
     let Some(linux) = spec.linux() else {
         bail!("config.json has no linux section: this runtime runs Linux containers only");
     };
-    let namespaces = namespaces(spec)?;
+    let (new, join) = settings::namespaces(linux)?;
     let mut layers: Vec<Box<dyn Layer>> = Vec::new();
-    if namespaces.new.contains(CloneFlags::CLONE_NEWUSER) {
-        layers.push(Box::new(linux::user_namespace(linux)?));
+    if new.contains(CloneFlags::CLONE_NEWUSER) {
+        layers.push(Box::new(linux::user_namespace(linux)?)); // chapter 07
     }
-    layers.push(Box::new(namespaces));
+    layers.push(Box::new(Namespaces::new(new, join))); // chapters 01-03, 06
     let group = cgroups_path(linux.cgroups_path().as_deref(), id);
-    let (memory, pids, cpus) = linux
-        .resources()
-        .as_ref()
-        .map(tables::limits)
-        .unwrap_or_default();
-    explain::oci("limits", "linux.resources.memory, .pids, .cpu");
+    let (memory, pids, cpus) = tables::limits(linux.resources().as_ref());
+    let cgroup = ch05::new_group_at(ch05::detect_version()?, &group);
     let limits = ch05::Limits { memory, pids, cpus };
-    let version = ch05::detect_version()?;
-    layers.push(Box::new(ch05::Cgroup::new(
-        ch05::new_group_at(version, &group),
-        limits,
-    )));
-    if let Some(policy) = linux::device_policy(linux, &group)? {
-        layers.push(Box::new(policy));
+    layers.push(Box::new(ch05::Cgroup::new(cgroup, limits))); // chapter 05
+    if let Some(policy) = devices::policy(linux, &group)? {
+        layers.push(Box::new(policy)); // chapter 07
     }
-    let root_read_only = spec
-        .root()
-        .as_ref()
-        .is_some_and(|r| r.readonly() == Some(true));
     layers.push(Box::new(BundleRoot {
-        rootfs: bundle.rootfs.clone(),
-        propagation: propagation(linux.rootfs_propagation().as_deref())?,
+        rootfs: bundle.rootfs.clone(), // chapter 04
+        propagation: settings::propagation(linux)?,
         mounts: spec.mounts().clone().unwrap_or_default(),
         devices: linux.devices().clone().unwrap_or_default(),
         hostname: spec.hostname().clone(),
     }));
-    layers.push(Box::new(linux::inside_root(linux, root_read_only)?));
-    layers.push(Box::new(crate::process::confine(spec)?));
+    layers.push(Box::new(linux::inside_root(spec)?)); // chapter 07
+    layers.push(Box::new(process::confine(spec)?)); // chapter 07
     Ok(layers)
 }
 // ANCHOR_END: layers
-
-/// `linux.rootfsPropagation`: how mounts made under the container's root
-/// travel to and from the host's (runc's default: none, `rprivate`).
-fn propagation(option: Option<&str>) -> Result<MsFlags> {
-    let option = option.unwrap_or("rprivate");
-    let parsed = mount_options::parse(&[option.to_string()]);
-    if parsed.propagation.is_empty() {
-        bail!("linux.rootfsPropagation: {option:?} is not a propagation (rprivate, rslave, rshared, ...)");
-    }
-    Ok(parsed.propagation)
-}
 
 /// `linux.cgroupsPath`, below each hierarchy's root (runc's default: the id
 /// under a parent group of ours).
@@ -84,105 +63,6 @@ fn cgroups_path(path: Option<&Path>, id: &str) -> PathBuf {
     match path {
         Some(path) => path.strip_prefix("/").unwrap_or(path).to_path_buf(),
         None => Path::new(ch05::PARENT_GROUP).join(id),
-    }
-}
-
-/// `linux.namespaces`: new ones (chapters 01–03), or existing ones to
-/// join by `path` (chapter 06: how a pod's containers share its pause's).
-struct Namespaces {
-    new: CloneFlags,
-    join: Vec<(PathBuf, CloneFlags)>,
-    files: Vec<(File, PathBuf, CloneFlags)>,
-}
-
-fn namespaces(spec: &Spec) -> Result<Namespaces> {
-    let asked = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.namespaces().clone())
-        .unwrap_or_default();
-    let mut namespaces = Namespaces {
-        new: CloneFlags::empty(),
-        join: Vec::new(),
-        files: Vec::new(),
-    };
-    if !asked.iter().any(|n| n.typ() == LinuxNamespaceType::Pid) {
-        bail!("linux.namespaces: sharing the host's PID namespace is not supported (add {{\"type\": \"pid\"}})");
-    }
-    for namespace in asked {
-        let flag = match namespace.typ() {
-            LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
-            LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
-            LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
-            LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
-            LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
-            LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
-            LinuxNamespaceType::User if namespace.path().is_none() => CloneFlags::CLONE_NEWUSER,
-            other => bail!("linux.namespaces: type {other} is not supported yet"),
-        };
-        match namespace.path() {
-            Some(path) => namespaces.join.push((path.clone(), flag)),
-            // A new PID namespace is chapter 01's own step, at the fork.
-            None if flag == CloneFlags::CLONE_NEWPID => {}
-            None => namespaces.new |= flag,
-        }
-    }
-    Ok(namespaces)
-}
-
-impl Layer for Namespaces {
-    fn namespaces(&self) -> CloneFlags {
-        self.new
-    }
-
-    /// Open the namespaces to join while their paths are in reach.
-    fn prepare(&mut self) -> Result<()> {
-        for (path, flag) in &self.join {
-            let file = File::open(path)
-                .with_context(|| format!("linux.namespaces: cannot open {}", path.display()))?;
-            self.files.push((file, path.clone(), *flag));
-        }
-        Ok(())
-    }
-
-    /// A PID namespace is joined before the fork, by the parent (chapter 06).
-    fn join_pid_namespace(&mut self) -> Result<bool> {
-        let pid = CloneFlags::CLONE_NEWPID;
-        let Some((file, path, _)) = self.files.iter().find(|(_, _, f)| *f == pid) else {
-            return Ok(false);
-        };
-        join(file, path, pid)?;
-        Ok(true)
-    }
-
-    fn setup_in_child(&mut self) -> Result<()> {
-        let others = self
-            .files
-            .iter()
-            .filter(|(_, _, f)| *f != CloneFlags::CLONE_NEWPID);
-        for (file, path, flag) in others {
-            join(file, path, *flag)?;
-        }
-        Ok(())
-    }
-}
-
-fn join(file: &File, path: &Path, flag: CloneFlags) -> Result<()> {
-    explain::step(
-        &format!("setns({}, {flag:?})", path.display()),
-        &format!("nsenter --{}={}", kind(flag), path.display()),
-    );
-    setns(file, flag).with_context(|| format!("setns {}", path.display()))
-}
-
-fn kind(flag: CloneFlags) -> &'static str {
-    match flag {
-        CloneFlags::CLONE_NEWPID => "pid",
-        CloneFlags::CLONE_NEWNS => "mount",
-        CloneFlags::CLONE_NEWUTS => "uts",
-        CloneFlags::CLONE_NEWIPC => "ipc",
-        CloneFlags::CLONE_NEWNET => "net",
-        _ => "cgroup",
     }
 }
 
@@ -206,25 +86,21 @@ impl Layer for BundleRoot {
             ch02::set_hostname(name)?;
         }
         ch02::make_mounts_private()?;
-        set_root_propagation(self.propagation)?;
+        explain::oci("mount propagation", "linux.rootfsPropagation");
+        remount(Path::new("/"), self.propagation)?;
         bind_to_itself(&self.rootfs)?;
         // Every path below is opened as the container will see it.
-        let root = open(
-            &self.rootfs,
-            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .with_context(|| format!("open {}", self.rootfs.display()))?;
+        let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+        let root = open(&self.rootfs, flags, Mode::empty()).context("open the root")?;
         let is_cgroupfs = |entry: &&Mount| entry.typ().as_deref() == Some("cgroup");
         for entry in self.mounts.iter().filter(|e| !is_cgroupfs(e)) {
             mount_entry(&root, entry)?;
         }
         explain::oci("device nodes", "linux.devices");
         for device in tables::default_devices().iter().chain(&self.devices) {
-            linux::make_device(&root, device)?;
+            devices::make_node(&root, device)?; // chapter 04
         }
-        linux::make_device_links(&root)?;
-        drop(root);
+        devices::make_links(&root)?;
         ch04::pivot_into(&self.rootfs)?;
         // The container's own groups, as chapter 07 mounts them: from
         // inside its cgroup namespace, after the pivot.
@@ -233,19 +109,6 @@ impl Layer for BundleRoot {
         }
         Ok(())
     }
-}
-
-/// `linux.rootfsPropagation`, on every mount of the new namespace: the
-/// container's mounts stay its own (private), or the host's still reach
-/// it (slave), or both ways (shared).
-fn set_root_propagation(propagation: MsFlags) -> Result<()> {
-    explain::oci("mount propagation", "linux.rootfsPropagation");
-    explain::step(
-        &format!("mount(NULL, \"/\", NULL, {propagation:?})"),
-        "mount --make-r... /",
-    );
-    mount(None::<&str>, "/", None::<&str>, propagation, None::<&str>)
-        .context("linux.rootfsPropagation")
 }
 
 /// pivot_root needs the new root to be a mount point: the bundle's root
@@ -265,64 +128,51 @@ fn bind_to_itself(rootfs: &Path) -> Result<()> {
 /// opened with chapter 04's `open_in_root`, so that a symlink of the image
 /// (`dev -> /tmp`, `../../..`) leads inside it, never to the host's files.
 fn mount_entry(root: &OwnedFd, entry: &Mount) -> Result<()> {
-    let destination = entry.destination();
-    if !destination.is_absolute() {
-        bail!(
-            "mounts: destination {} is not an absolute path",
-            destination.display()
-        );
-    }
-    let options = mount_options::parse(entry.options().as_deref().unwrap_or_default());
-    let kind = entry.typ().clone().unwrap_or_else(|| "none".into());
-    let source = entry
-        .source()
-        .clone()
-        .unwrap_or_else(|| kind.clone().into());
-    let is_file = options.is_bind() && source.is_file();
-    let target = open_in_root(root, destination, is_file)?;
-    let target = fd_path(&target); // valid while the descriptor is open
-    let data = Some(options.data.as_str()).filter(|d| !d.is_empty());
+    let m = settings::mount_entry(entry)?;
+    let (source, destination, flags) = (&m.source, m.destination, m.options.flags);
+    let data = Some(m.options.data.as_str()).filter(|d| !d.is_empty());
+    let kind = m.fstype.as_deref().unwrap_or("bind");
     explain::step(
-        &format!(
-            "mount({source:?}, {destination:?}, {kind:?}, {:?})",
-            options.flags
-        ),
+        &format!("mount({source:?}, {destination:?}, {kind:?}, {flags:?})"),
         &format!(
             "mount -t {kind} {} {}",
             source.display(),
             destination.display()
         ),
     );
-    let fstype = Some(kind.as_str()).filter(|_| !options.is_bind());
-    mount(Some(&source), target.as_str(), fstype, options.flags, data)
-        .with_context(|| format!("mounts: {}", destination.display()))?;
-    // The descriptor names the directory under the new mount: the flags
-    // and propagation are for the mount, found by a new lookup.
-    let mounted = open_in_root(root, destination, is_file)?;
-    let mounted = fd_path(&mounted);
-    // A bind mount takes its flags (ro, nosuid, ...) only from a remount.
-    let bind_flags = options.flags - MsFlags::MS_BIND - MsFlags::MS_REC;
-    if options.is_bind() && !bind_flags.is_empty() {
-        let flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | bind_flags;
-        mount(
-            None::<&str>,
-            mounted.as_str(),
-            None::<&str>,
-            flags,
-            None::<&str>,
-        )
-        .with_context(|| format!("mounts: remount {}", destination.display()))?;
+    let target = open_in_root(root, destination, m.is_file)?;
+    mount(
+        Some(source),
+        fd_path(&target).as_str(),
+        m.fstype.as_deref(),
+        flags,
+        data,
+    )
+    .with_context(|| format!("mounts: {}", destination.display()))?;
+    // The flags of a bind mount, and any propagation, are set on the
+    // mount itself: a new lookup finds it on top of `target`.
+    let on_top = open_in_root(root, destination, m.is_file)?;
+    let mounted = PathBuf::from(fd_path(&on_top)); // valid while `on_top` is open
+    let bind_flags = flags - MsFlags::MS_BIND - MsFlags::MS_REC;
+    if m.options.is_bind() && !bind_flags.is_empty() {
+        remount(
+            &mounted,
+            MsFlags::MS_REMOUNT | MsFlags::MS_BIND | bind_flags,
+        )?;
     }
-    if !options.propagation.is_empty() {
-        mount(
-            None::<&str>,
-            mounted.as_str(),
-            None::<&str>,
-            options.propagation,
-            None::<&str>,
-        )
-        .with_context(|| format!("mounts: propagation of {}", destination.display()))?;
+    if !m.options.propagation.is_empty() {
+        remount(&mounted, m.options.propagation)?;
     }
     Ok(())
 }
 // ANCHOR_END: mount_entry
+
+/// Change the flags or the propagation of the mount at `target`.
+fn remount(target: &Path, flags: MsFlags) -> Result<()> {
+    explain::step(
+        &format!("mount(NULL, {target:?}, NULL, {flags:?})"),
+        "mount -o remount",
+    );
+    mount(None::<&str>, target, None::<&str>, flags, None::<&str>)
+        .with_context(|| format!("mount({target:?}, {flags:?})"))
+}

@@ -10,7 +10,10 @@
 
 pub mod cli;
 pub mod config;
+pub mod devices;
+pub mod join;
 pub mod mount_options;
 pub mod seccomp;
+pub mod settings;
 pub mod tables;
 pub mod validate;

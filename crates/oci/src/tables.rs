@@ -46,7 +46,10 @@ pub fn capability_set(set: &Option<Capabilities>) -> Result<CapsHashSet> {
 
 /// The limits of `linux.resources` chapter 05 sets: memory in bytes,
 /// processes, CPUs (quota over period).
-pub fn limits(resources: &LinuxResources) -> (Option<u64>, Option<u64>, Option<f64>) {
+pub fn limits(resources: Option<&LinuxResources>) -> (Option<u64>, Option<u64>, Option<f64>) {
+    let Some(resources) = resources else {
+        return (None, None, None);
+    };
     let positive = |n: i64| u64::try_from(n).ok().filter(|n| *n > 0);
     let memory = resources
         .memory()

@@ -1,0 +1,224 @@
+//! `config.json` read into what chapter 08's layers take, and checked:
+//! every error here comes before anything is created.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use caps::CapsHashSet;
+use nix::libc;
+use nix::mount::MsFlags;
+use nix::sched::CloneFlags;
+use oci_spec::runtime::{Linux, LinuxNamespaceType, Mount, Spec};
+use pfs_cli::{Process, User};
+use pfs_security::Profile;
+
+use crate::{mount_options, tables};
+
+/// `process`: what chapter 01 runs (args, env, cwd, user and its groups).
+pub fn process(spec: &Spec) -> Result<Process> {
+    let Some(process) = spec.process() else {
+        bail!("config.json has no process: nothing to run");
+    };
+    let mut run = Process::new(process.args().clone().unwrap_or_default());
+    run.env = process.env().clone().unwrap_or_default();
+    run.cwd = Some(process.cwd().clone());
+    let user = process.user();
+    run.user = Some(User {
+        uid: user.uid(),
+        gid: user.gid(),
+    });
+    run.groups = user.additional_gids().clone().unwrap_or_default();
+    Ok(run)
+}
+
+/// `linux.namespaces`: the flags of the new ones, and the paths of those
+/// to join. A new PID namespace is left out: chapter 01 makes it at the fork.
+pub fn namespaces(linux: &Linux) -> Result<(CloneFlags, Vec<(PathBuf, CloneFlags)>)> {
+    let asked = linux.namespaces().clone().unwrap_or_default();
+    if !asked.iter().any(|n| n.typ() == LinuxNamespaceType::Pid) {
+        bail!("linux.namespaces: sharing the host's PID namespace is not supported (add {{\"type\": \"pid\"}})");
+    }
+    let (mut new, mut join) = (CloneFlags::empty(), Vec::new());
+    for namespace in asked {
+        let flag = match namespace.typ() {
+            LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
+            LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
+            LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
+            LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
+            LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
+            LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+            LinuxNamespaceType::User if namespace.path().is_none() => CloneFlags::CLONE_NEWUSER,
+            other => bail!("linux.namespaces: joining a {other} namespace is not supported"),
+        };
+        match namespace.path() {
+            Some(path) => join.push((path.clone(), flag)),
+            None if flag == CloneFlags::CLONE_NEWPID => {}
+            None => new |= flag,
+        }
+    }
+    Ok((new, join))
+}
+
+/// The name `nsenter` gives a namespace flag (for `--explain`).
+pub fn namespace_name(flag: CloneFlags) -> &'static str {
+    match flag {
+        CloneFlags::CLONE_NEWPID => "pid",
+        CloneFlags::CLONE_NEWNS => "mount",
+        CloneFlags::CLONE_NEWUTS => "uts",
+        CloneFlags::CLONE_NEWIPC => "ipc",
+        CloneFlags::CLONE_NEWNET => "net",
+        _ => "cgroup",
+    }
+}
+
+/// `linux.rootfsPropagation` (runc's default when absent: `rprivate`).
+pub fn propagation(linux: &Linux) -> Result<MsFlags> {
+    let option = linux.rootfs_propagation().as_deref().unwrap_or("rprivate");
+    let parsed = mount_options::parse(&[option.to_string()]);
+    if parsed.propagation.is_empty() {
+        bail!("linux.rootfsPropagation: {option:?} is not a propagation (rprivate, rslave, ...)");
+    }
+    Ok(parsed.propagation)
+}
+
+/// `linux.sysctl`, sorted, each checked to be of the container's own
+/// namespaces.
+pub fn sysctls(linux: &Linux) -> Result<Vec<(String, String)>> {
+    let namespaces = linux.namespaces().clone().unwrap_or_default();
+    let has = |kind| namespaces.iter().any(|n| n.typ() == kind);
+    let (ipc, net, uts) = (
+        has(LinuxNamespaceType::Ipc),
+        has(LinuxNamespaceType::Network),
+        has(LinuxNamespaceType::Uts),
+    );
+    let mut sysctls: Vec<_> = linux
+        .sysctl()
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    sysctls.sort();
+    for (key, _) in &sysctls {
+        tables::check_sysctl(key, ipc, net, uts)?;
+    }
+    Ok(sysctls)
+}
+
+/// One entry of `mounts`, sorted out for mount(2).
+pub struct MountEntry<'a> {
+    pub destination: &'a Path,
+    pub source: PathBuf,
+    /// The filesystem's type; none for a bind mount.
+    pub fstype: Option<String>,
+    pub options: mount_options::MountOptions,
+    /// A bind mount of a file: its target is a file too.
+    pub is_file: bool,
+}
+
+pub fn mount_entry(entry: &Mount) -> Result<MountEntry<'_>> {
+    let destination = entry.destination().as_path();
+    if !destination.is_absolute() {
+        bail!(
+            "mounts: destination {} is not absolute",
+            destination.display()
+        );
+    }
+    let options = mount_options::parse(entry.options().as_deref().unwrap_or_default());
+    let kind = entry.typ().clone().unwrap_or_else(|| "none".into());
+    let source = entry
+        .source()
+        .clone()
+        .unwrap_or_else(|| kind.clone().into());
+    let is_file = options.is_bind() && source.is_file();
+    let fstype = Some(kind).filter(|_| !options.is_bind());
+    Ok(MountEntry {
+        destination,
+        source,
+        fstype,
+        options,
+        is_file,
+    })
+}
+
+/// The five capability sets of `process.capabilities`.
+pub struct CapSets {
+    pub bounding: CapsHashSet,
+    pub effective: CapsHashSet,
+    pub permitted: CapsHashSet,
+    pub inheritable: CapsHashSet,
+    pub ambient: CapsHashSet,
+}
+
+/// The rest of `process`, and `linux.seccomp`: what the process layer sets.
+pub struct ProcessSettings {
+    /// (resource, soft, hard) for setrlimit(2).
+    pub rlimits: Vec<(libc::__rlimit_resource_t, u64, u64)>,
+    pub oom_score_adj: Option<i32>,
+    pub umask: Option<u32>,
+    pub capabilities: Option<CapSets>,
+    /// A user other than root: its capabilities must survive setuid.
+    pub keep_caps: bool,
+    pub no_new_privs: bool,
+    pub seccomp: Option<Profile>,
+    /// The LSM's exec file and what to write there, for the command's label.
+    pub lsm_label: Option<(&'static str, String)>,
+}
+
+pub fn process_settings(spec: &Spec) -> Result<ProcessSettings> {
+    let process = spec
+        .process()
+        .as_ref()
+        .context("config.json has no process")?;
+    let rlimits = process.rlimits().iter().flatten().map(|r| {
+        let name = serde_json::to_value(r.typ())?;
+        let resource = tables::rlimit_resource(name.as_str().unwrap_or_default())?;
+        Ok((resource, r.soft(), r.hard()))
+    });
+    let capabilities = process.capabilities().as_ref().map(|c| {
+        anyhow::Ok(CapSets {
+            bounding: tables::capability_set(c.bounding())?,
+            effective: tables::capability_set(c.effective())?,
+            permitted: tables::capability_set(c.permitted())?,
+            inheritable: tables::capability_set(c.inheritable())?,
+            ambient: tables::capability_set(c.ambient())?,
+        })
+    });
+    let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+    Ok(ProcessSettings {
+        rlimits: rlimits.collect::<Result<_>>()?,
+        oom_score_adj: process.oom_score_adj(),
+        umask: process.user().umask(),
+        capabilities: capabilities.transpose()?,
+        keep_caps: process.user().uid() != 0,
+        no_new_privs: process.no_new_privileges() == Some(true),
+        seccomp: seccomp.map(crate::seccomp::profile).transpose()?,
+        lsm_label: lsm_label(process.apparmor_profile(), process.selinux_label())?,
+    })
+}
+
+/// `apparmorProfile` or `selinuxLabel`: the file to write it to at exec
+/// (runc's way); refused on a host without that LSM, where it could not
+/// confine anything.
+fn lsm_label(
+    apparmor: &Option<String>,
+    selinux: &Option<String>,
+) -> Result<Option<(&'static str, String)>> {
+    let enabled = |file: &str| std::fs::read_to_string(file).is_ok_and(|t| t.trim() != "N");
+    let given = |field: &Option<String>| field.clone().filter(|v| !v.is_empty());
+    match (given(apparmor), given(selinux)) {
+        (Some(_), Some(_)) => bail!("process: apparmorProfile and selinuxLabel both set: keep one"),
+        (Some(p), None) if enabled("/sys/module/apparmor/parameters/enabled") => {
+            Ok(Some(("/proc/self/attr/apparmor/exec", format!("exec {p}"))))
+        }
+        (None, Some(l)) if enabled("/sys/fs/selinux/enforce") => {
+            Ok(Some(("/proc/self/attr/exec", l)))
+        }
+        (Some(_), None) => {
+            bail!("process.apparmorProfile: AppArmor is not enabled on this host (remove it)")
+        }
+        (None, Some(_)) => {
+            bail!("process.selinuxLabel: SELinux is not enabled on this host (remove it)")
+        }
+        (None, None) => Ok(None),
+    }
+}
