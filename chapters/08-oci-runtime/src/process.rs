@@ -3,14 +3,13 @@
 //! config's sets; and what `ulimit`, `umask` and `choom` set in a shell.
 
 use anyhow::{Context, Result};
-use caps::{CapSet, CapsHashSet};
 use ch01::{explain, Layer};
 use ch07::confine::{drop_bounding_set, install_seccomp_filter, set_no_new_privs};
 use nix::libc;
 use nix::unistd::Pid;
 use oci_spec::runtime::Spec;
-use pfs_oci::settings::{CapSets, ProcessSettings};
-use pfs_security::capability_names as names;
+use pfs_oci::capabilities::set_capabilities;
+use pfs_oci::settings::ProcessSettings;
 
 /// The layer, its settings read and checked.
 pub fn confine(spec: &Spec) -> Result<Confine> {
@@ -105,37 +104,3 @@ fn set_rlimit(resource: libc::__rlimit_resource_t, soft: u64, hard: u64) -> Resu
     Ok(())
 }
 // ANCHOR_END: set_rlimit
-
-// ANCHOR: set_capabilities
-/// `process.capabilities`, set by set: effective is emptied first, as it
-/// must stay within permitted. Ambient last: a capability is ambient (kept
-/// through `execve` by a user other than root) only if it is both
-/// permitted and inheritable.
-fn set_capabilities(caps: &CapSets) -> Result<()> {
-    let (eff, inh) = (names(&caps.effective), names(&caps.inheritable));
-    let shell = format!(
-        "setpriv --inh-caps {inh} --ambient-caps {}",
-        names(&caps.ambient)
-    );
-    explain::step(
-        &format!("capset(eff={{{eff}}}, inh={{{inh}}}, ...)"),
-        &shell,
-    );
-    caps::clear(None, CapSet::Effective).context("clear the effective set")?;
-    caps::set(None, CapSet::Permitted, &caps.permitted).context("capset permitted")?;
-    caps::set(None, CapSet::Inheritable, &caps.inheritable).context("capset inheritable")?;
-    caps::set(None, CapSet::Effective, &caps.effective).context("capset effective")?;
-    caps::clear(None, CapSet::Ambient).context("clear the ambient set")?;
-    let raise = |cap: &&caps::Capability| caps::raise(None, CapSet::Ambient, **cap).is_err();
-    let refused: CapsHashSet = caps.ambient.iter().filter(raise).copied().collect();
-    if !refused.is_empty() {
-        // runc warns and goes on.
-        let program = ch01::program_name();
-        eprintln!(
-            "{program}: warning: ambient capabilities not inheritable: {}",
-            names(&refused)
-        );
-    }
-    Ok(())
-}
-// ANCHOR_END: set_capabilities

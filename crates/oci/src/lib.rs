@@ -8,6 +8,7 @@
 //! ([`mount_options`]). The chapter maps what they return onto the steps
 //! of chapters 01 to 07.
 
+pub mod capabilities;
 pub mod cli;
 pub mod config;
 pub mod devices;

@@ -4,7 +4,6 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use caps::CapsHashSet;
 use nix::libc;
 use nix::mount::MsFlags;
 use nix::sched::CloneFlags;
@@ -12,6 +11,7 @@ use oci_spec::runtime::{Linux, LinuxNamespaceType, Mount, Spec};
 use pfs_cli::{Process, User};
 use pfs_security::Profile;
 
+use crate::capabilities::CapSets;
 use crate::{mount_options, tables};
 
 /// `process`: what chapter 01 runs (args, env, cwd, user and its groups).
@@ -138,15 +138,6 @@ pub fn mount_entry(entry: &Mount) -> Result<MountEntry<'_>> {
         options,
         is_file,
     })
-}
-
-/// The five capability sets of `process.capabilities`.
-pub struct CapSets {
-    pub bounding: CapsHashSet,
-    pub effective: CapsHashSet,
-    pub permitted: CapsHashSet,
-    pub inheritable: CapsHashSet,
-    pub ambient: CapsHashSet,
 }
 
 /// The rest of `process`, and `linux.seccomp`: what the process layer sets.
