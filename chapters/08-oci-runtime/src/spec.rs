@@ -16,7 +16,7 @@ use nix::sys::stat::Mode;
 use oci_spec::runtime::{LinuxDevice, Mount};
 use pfs_oci::config::Bundle;
 use pfs_oci::join::Namespaces;
-use pfs_oci::{devices, settings, tables};
+use pfs_oci::{devices, mount_options, settings, tables};
 
 use crate::{linux, process};
 
@@ -153,6 +153,9 @@ fn mount_entry(root: &OwnedFd, entry: &Mount) -> Result<()> {
     // mount itself: a new lookup finds it on top of `target`.
     let on_top = open_in_root(root, destination, m.is_file)?;
     let mounted = PathBuf::from(fd_path(&on_top)); // valid while `on_top` is open
+    if m.options.copy_up {
+        mount_options::copy_up(Path::new(&fd_path(&target)), &mounted)?; // what it covers
+    }
     let bind_flags = flags - MsFlags::MS_BIND - MsFlags::MS_REC;
     if m.options.is_bind() && !bind_flags.is_empty() {
         remount(

@@ -308,3 +308,38 @@ fn a_host_sysctl_and_a_missing_lsm_are_refused_with_one_line() {
         );
     }
 }
+
+#[test]
+fn podmans_mounts_bind_files_and_copy_up_a_tmpfs() {
+    let bundle = Bundle::new(
+        "cat /etc/hosts; cat /etc/motd; echo changed > /etc/motd; grep ' /etc ' /proc/mounts; \
+         echo x >> /etc/hosts || echo hosts-read-only",
+        json!({}),
+    );
+    std::fs::create_dir_all(bundle.rootfs().join("etc")).unwrap();
+    std::fs::write(bundle.rootfs().join("etc/motd"), "from the image\n").unwrap();
+    let hosts = bundle.dir.join("hosts");
+    std::fs::write(&hosts, "127.0.0.1 cfg\n").unwrap();
+    let file = bundle.dir.join("config.json");
+    let mut config: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    let mounts = config["mounts"].as_array_mut().unwrap();
+    mounts.push(
+        json!({"destination": "/etc", "type": "tmpfs", "source": "tmpfs",
+                       "options": ["nosuid", "nodev", "tmpcopyup", "mode=755"]}),
+    );
+    mounts.push(
+        json!({"destination": "/etc/hosts", "type": "bind", "source": hosts,
+                       "options": ["bind", "rprivate", "ro"]}),
+    );
+    std::fs::write(&file, config.to_string()).unwrap();
+
+    let out = bundle.output("cfg-podman-mounts");
+    assert!(out.starts_with("127.0.0.1 cfg\nfrom the image\n"), "{out}");
+    assert!(out.contains("tmpfs /etc tmpfs rw,nosuid,nodev"), "{out}");
+    assert!(out.contains("hosts-read-only"), "{out}");
+    let motd = std::fs::read_to_string(bundle.rootfs().join("etc/motd")).unwrap();
+    assert_eq!(
+        motd, "from the image\n",
+        "written to the tmpfs, not the image"
+    );
+}
