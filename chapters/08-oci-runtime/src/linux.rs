@@ -65,6 +65,7 @@ pub fn inside_root(spec: &Spec) -> Result<InsideRoot> {
     })
 }
 
+// ANCHOR: inside_root
 impl Layer for InsideRoot {
     /// Sysctls before `/proc/sys` is made read-only, the root last.
     fn setup_in_child(&mut self) -> Result<()> {
@@ -86,6 +87,7 @@ impl Layer for InsideRoot {
         Ok(())
     }
 }
+// ANCHOR_END: inside_root
 
 // ANCHOR: set_sysctl
 /// `linux.sysctl`: a kernel setting of the container's own namespaces

@@ -18,6 +18,7 @@ pub fn confine(spec: &Spec) -> Result<Confine> {
 
 pub struct Confine(ProcessSettings);
 
+// ANCHOR: confine
 impl Layer for Confine {
     /// `oomScoreAdj`: the parent sets whom the OOM killer picks first.
     fn setup_from_parent(&mut self, child: Pid) -> Result<()> {
@@ -84,6 +85,7 @@ impl Layer for Confine {
         Ok(())
     }
 }
+// ANCHOR_END: confine
 
 // ANCHOR: set_rlimit
 /// `process.rlimits`: what `ulimit` sets in a shell, set for the command.

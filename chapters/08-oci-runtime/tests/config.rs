@@ -36,6 +36,17 @@ impl Bundle {
         Bundle { dir }
     }
 
+    /// Add `mounts` after the config's own.
+    fn add_mounts(&self, mounts: &[Value]) {
+        let file = self.dir.join("config.json");
+        let mut config: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+        config["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .extend_from_slice(mounts);
+        std::fs::write(&file, config.to_string()).unwrap();
+    }
+
     fn rootfs(&self) -> PathBuf {
         self.dir.join("rootfs")
     }
@@ -128,6 +139,13 @@ fn merge(config: &mut Value, patch: Value) {
     }
 }
 
+/// Assert that `out` holds each of `expected`.
+fn assert_contains(out: &str, expected: &[&str]) {
+    for text in expected {
+        assert!(out.contains(text), "no {text:?} in:\n{out}");
+    }
+}
+
 /// The value of `field` in a `/proc/self/status` text.
 fn field<'a>(status: &'a str, name: &str) -> &'a str {
     let line = status.lines().find(|l| l.starts_with(&format!("{name}:")));
@@ -157,10 +175,13 @@ fn process_fields_set_capabilities_limits_umask_groups_and_oom_score() {
     }
     assert_eq!(field(&out, "NoNewPrivs"), "1");
     assert_eq!(field(&out, "Seccomp"), "0");
-    assert!(out.contains("nofile=256\n"), "{out}");
-    assert!(out.contains("oom=500\n"), "{out}");
-    assert!(out.contains("umask=0027\n"), "{out}");
-    assert!(out.contains("groups=1000 10 20\n"), "{out}");
+    let expected = [
+        "nofile=256\n",
+        "oom=500\n",
+        "umask=0027\n",
+        "groups=1000 10 20\n",
+    ];
+    assert_contains(&out, &expected);
 }
 
 #[test]
@@ -188,17 +209,12 @@ fn linux_fields_set_limits_sysctls_masks_read_only_paths_and_devices() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "67108864", "memory limit: {out}");
     assert_eq!(lines[1], "42", "pids limit: {out}");
-    assert!(out.contains("ping=0 0\n"), "{out}");
-    assert!(out.contains("masked=0\n"), "{out}");
-    assert!(out.contains("read-only\n"), "{out}");
-    assert!(out.contains("crw-------"), "the node, with its mode: {out}");
-    assert!(
-        out.contains("Operation not permitted"),
-        "made, never opened: {out}"
-    );
-    assert!(
-        out.contains("null=ok\n"),
-        "the default devices stay allowed: {out}"
+    // The node is made with its mode, never opened; the nodes every
+    // container has stay allowed.
+    let expected = ["ping=0 0\n", "masked=0\n", "read-only\n", "crw-------"];
+    assert_contains(
+        &out,
+        &[&expected[..], &["Operation not permitted", "null=ok\n"]].concat(),
     );
 }
 
@@ -249,12 +265,10 @@ fn a_malicious_rootfs_cannot_make_ch08_mount_or_create_outside_it() {
         "ls /escape /up/sub; ls -l /escape/evil",
         json!({"linux": {"devices": [{"path": "/escape/evil", "type": "c", "major": 1, "minor": 3}]}}),
     );
-    let file = bundle.dir.join("config.json");
-    let mut config: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
-    let mounts = config["mounts"].as_array_mut().unwrap();
-    mounts.push(json!({"destination": "/escape/tmpfs", "type": "tmpfs", "source": "tmpfs"}));
-    mounts.push(json!({"destination": "/up/sub/deep", "type": "tmpfs", "source": "tmpfs"}));
-    std::fs::write(&file, config.to_string()).unwrap();
+    bundle.add_mounts(&[
+        json!({"destination": "/escape/tmpfs", "type": "tmpfs", "source": "tmpfs"}),
+        json!({"destination": "/up/sub/deep", "type": "tmpfs", "source": "tmpfs"}),
+    ]);
     // Followed on the host, both symlinks would lead to `outside`; in the
     // root, to the image's own directory of that name.
     let rootfs = bundle.rootfs();
@@ -320,18 +334,12 @@ fn podmans_mounts_bind_files_and_copy_up_a_tmpfs() {
     std::fs::write(bundle.rootfs().join("etc/motd"), "from the image\n").unwrap();
     let hosts = bundle.dir.join("hosts");
     std::fs::write(&hosts, "127.0.0.1 cfg\n").unwrap();
-    let file = bundle.dir.join("config.json");
-    let mut config: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
-    let mounts = config["mounts"].as_array_mut().unwrap();
-    mounts.push(
-        json!({"destination": "/etc", "type": "tmpfs", "source": "tmpfs",
-                       "options": ["nosuid", "nodev", "tmpcopyup", "mode=755"]}),
-    );
-    mounts.push(
+    let tmpfs = ["nosuid", "nodev", "tmpcopyup", "mode=755"];
+    bundle.add_mounts(&[
+        json!({"destination": "/etc", "type": "tmpfs", "source": "tmpfs", "options": tmpfs}),
         json!({"destination": "/etc/hosts", "type": "bind", "source": hosts,
-                       "options": ["bind", "rprivate", "ro"]}),
-    );
-    std::fs::write(&file, config.to_string()).unwrap();
+               "options": ["bind", "rprivate", "ro"]}),
+    ]);
 
     let out = bundle.output("cfg-podman-mounts");
     assert!(out.starts_with("127.0.0.1 cfg\nfrom the image\n"), "{out}");

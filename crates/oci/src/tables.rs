@@ -76,7 +76,7 @@ pub fn device_allow_lines(rules: &[LinuxDeviceCgroup]) -> Result<Vec<String>> {
         return Ok(Vec::new());
     };
     let denies_all = !first.allow()
-        && first.typ().is_none_or(|t| t.as_str() == "a")
+        && first.typ().map_or(true, |t| t.as_str() == "a")
         && first.major().is_none()
         && first.minor().is_none();
     if !denies_all || allowed.iter().any(|rule| !rule.allow()) {
