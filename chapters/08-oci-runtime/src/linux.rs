@@ -8,8 +8,8 @@ use anyhow::{Context, Result};
 use ch01::{explain, Layer};
 use nix::sched::CloneFlags;
 use nix::unistd::Pid;
-use oci_spec::runtime::{Linux, Spec};
-use pfs_oci::{settings, tables};
+use oci_spec::runtime::Linux;
+use pfs_oci::settings;
 use pfs_security::userns::IdRange;
 
 /// `linux.uidMappings` and `gidMappings`: the parent writes the maps of
@@ -17,13 +17,7 @@ use pfs_security::userns::IdRange;
 pub struct UserNamespace((IdRange, IdRange));
 
 pub fn user_namespace(linux: &Linux) -> Result<UserNamespace> {
-    let map =
-        |field, maps: &Option<Vec<_>>| tables::id_range(field, maps.as_deref().unwrap_or(&[]));
-    let uids = map("uidMappings", linux.uid_mappings())?;
-    Ok(UserNamespace((
-        uids,
-        map("gidMappings", linux.gid_mappings())?,
-    )))
+    Ok(UserNamespace(settings::id_maps(linux)?))
 }
 
 impl Layer for UserNamespace {
@@ -49,19 +43,12 @@ pub struct InsideRoot {
     root_read_only: bool,
 }
 
-pub fn inside_root(spec: &Spec) -> Result<InsideRoot> {
-    let linux = spec
-        .linux()
-        .as_ref()
-        .context("config.json has no linux section")?;
+pub fn inside_root(linux: &Linux, root_read_only: bool) -> Result<InsideRoot> {
     Ok(InsideRoot {
         sysctls: settings::sysctls(linux)?,
         masked: linux.masked_paths().clone().unwrap_or_default(),
         read_only: linux.readonly_paths().clone().unwrap_or_default(),
-        root_read_only: spec
-            .root()
-            .as_ref()
-            .is_some_and(|r| r.readonly() == Some(true)),
+        root_read_only,
     })
 }
 

@@ -27,10 +27,8 @@ impl Layer for Confine {
         };
         explain::oci("the OOM killer's choice", "process.oomScoreAdj");
         let path = format!("/proc/{child}/oom_score_adj");
-        explain::step(
-            &format!("write({path:?}, {score})"),
-            &format!("choom -n {score} -p {child}"),
-        );
+        let shell = format!("choom -n {score} -p {child}");
+        explain::step(&format!("write({path:?}, {score})"), &shell);
         std::fs::write(&path, score.to_string()).with_context(|| format!("write {path}"))
     }
 
@@ -62,16 +60,12 @@ impl Layer for Confine {
         if let Some((file, label)) = &settings.lsm_label {
             explain::step(
                 &format!("write({file:?}, {label:?})"),
-                "runc: process.apparmorProfile",
+                "runc: apparmorProfile",
             );
             std::fs::write(file, label).with_context(|| format!("write {file}"))?;
         }
-        let seccomp = || {
-            settings
-                .seccomp
-                .as_ref()
-                .map_or(Ok(()), install_seccomp_filter)
-        };
+        let profile = settings.seccomp.as_ref();
+        let seccomp = || profile.map_or(Ok(()), install_seccomp_filter);
         if !settings.no_new_privs {
             seccomp()?;
         }

@@ -51,7 +51,8 @@ pub fn layers(bundle: &Bundle, id: &str) -> Result<Vec<Box<dyn Layer>>> {
         devices: linux.devices().clone().unwrap_or_default(),
         hostname: spec.hostname().clone(),
     }));
-    layers.push(Box::new(linux::inside_root(spec)?)); // chapter 07
+    let read_only = spec.root().as_ref().and_then(|r| r.readonly()) == Some(true);
+    layers.push(Box::new(linux::inside_root(linux, read_only)?)); // chapter 07
     layers.push(Box::new(process::confine(spec)?)); // chapter 07
     Ok(layers)
 }
@@ -88,7 +89,10 @@ impl Layer for BundleRoot {
         ch02::make_mounts_private()?;
         explain::oci("mount propagation", "linux.rootfsPropagation");
         remount(Path::new("/"), self.propagation)?;
-        bind_to_itself(&self.rootfs)?;
+        // pivot_root needs the new root to be a mount point: bind it
+        // onto itself.
+        let rootfs = self.rootfs.to_string_lossy();
+        ch04::volumes::bind_mount(&self.rootfs, &rootfs)?;
         // Every path below is opened as the container will see it.
         let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
         let root = open(&self.rootfs, flags, Mode::empty()).context("open the root")?;
@@ -111,18 +115,6 @@ impl Layer for BundleRoot {
     }
 }
 
-/// pivot_root needs the new root to be a mount point: the bundle's root
-/// directory is made one by binding it onto itself.
-fn bind_to_itself(rootfs: &Path) -> Result<()> {
-    explain::step(
-        &format!("mount({rootfs:?}, {rootfs:?}, MS_BIND|MS_REC)"),
-        &format!("mount --rbind {0} {0}", rootfs.display()),
-    );
-    let flags = MsFlags::MS_BIND | MsFlags::MS_REC;
-    mount(Some(rootfs), rootfs, None::<&str>, flags, None::<&str>)
-        .with_context(|| format!("bind {} onto itself", rootfs.display()))
-}
-
 // ANCHOR: mount_entry
 /// One entry of `mounts`, at its destination inside the root filesystem:
 /// opened with chapter 04's `open_in_root`, so that a symlink of the image
@@ -132,36 +124,23 @@ fn mount_entry(root: &OwnedFd, entry: &Mount) -> Result<()> {
     let (source, destination, flags) = (&m.source, m.destination, m.options.flags);
     let data = Some(m.options.data.as_str()).filter(|d| !d.is_empty());
     let kind = m.fstype.as_deref().unwrap_or("bind");
-    explain::step(
-        &format!("mount({source:?}, {destination:?}, {kind:?}, {flags:?})"),
-        &format!(
-            "mount -t {kind} {} {}",
-            source.display(),
-            destination.display()
-        ),
-    );
+    let call = format!("mount({source:?}, {destination:?}, {kind:?}, {flags:?})");
+    let shell = format!("mount -t {kind} {source:?} {destination:?}");
+    explain::step(&call, &shell);
     let target = open_in_root(root, destination, m.is_file)?;
-    mount(
-        Some(source),
-        fd_path(&target).as_str(),
-        m.fstype.as_deref(),
-        flags,
-        data,
-    )
-    .with_context(|| format!("mounts: {}", destination.display()))?;
+    let (at, fstype) = (fd_path(&target), m.fstype.as_deref());
+    mount(Some(source), at.as_str(), fstype, flags, data).with_context(|| call.clone())?;
     // The flags of a bind mount, and any propagation, are set on the
     // mount itself: a new lookup finds it on top of `target`.
     let on_top = open_in_root(root, destination, m.is_file)?;
     let mounted = PathBuf::from(fd_path(&on_top)); // valid while `on_top` is open
     if m.options.copy_up {
-        mount_options::copy_up(Path::new(&fd_path(&target)), &mounted)?; // what it covers
+        mount_options::copy_up(Path::new(&at), &mounted)?; // what it covers
     }
     let bind_flags = flags - MsFlags::MS_BIND - MsFlags::MS_REC;
     if m.options.is_bind() && !bind_flags.is_empty() {
-        remount(
-            &mounted,
-            MsFlags::MS_REMOUNT | MsFlags::MS_BIND | bind_flags,
-        )?;
+        let flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | bind_flags;
+        remount(&mounted, flags)?;
     }
     if !m.options.propagation.is_empty() {
         remount(&mounted, m.options.propagation)?;

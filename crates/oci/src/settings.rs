@@ -9,6 +9,7 @@ use nix::mount::MsFlags;
 use nix::sched::CloneFlags;
 use oci_spec::runtime::{Linux, LinuxNamespaceType, Mount, Spec};
 use pfs_cli::{Process, User};
+use pfs_security::userns::IdRange;
 use pfs_security::Profile;
 
 use crate::capabilities::CapSets;
@@ -57,6 +58,14 @@ pub fn namespaces(linux: &Linux) -> Result<(CloneFlags, Vec<(PathBuf, CloneFlags
         }
     }
     Ok((new, join))
+}
+
+/// `linux.uidMappings` and `gidMappings`, as chapter 07 writes them.
+pub fn id_maps(linux: &Linux) -> Result<(IdRange, IdRange)> {
+    let map =
+        |field, maps: &Option<Vec<_>>| tables::id_range(field, maps.as_deref().unwrap_or(&[]));
+    let uids = map("uidMappings", linux.uid_mappings())?;
+    Ok((uids, map("gidMappings", linux.gid_mappings())?))
 }
 
 /// The name `nsenter` gives a namespace flag (for `--explain`).
