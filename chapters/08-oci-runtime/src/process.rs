@@ -33,24 +33,29 @@ impl Layer for Confine {
     }
 
     /// As root still: limits may be raised, the bounding set dropped.
+    /// Without `no_new_privs` the filter needs CAP_SYS_ADMIN to be
+    /// installed: then it comes now, before the user is set (as runc).
     fn setup_in_child(&mut self) -> Result<()> {
-        for (resource, soft, hard) in &self.0.rlimits {
-            set_rlimit(*resource, *soft, *hard)?;
+        let settings = &self.0;
+        for (name, resource, soft, hard) in &settings.rlimits {
+            set_rlimit(name, *resource, *soft, *hard)?;
         }
-        if let Some(caps) = &self.0.capabilities {
+        if let Some(caps) = &settings.capabilities {
             drop_bounding_set(&caps.bounding)?;
         }
-        if self.0.keep_caps {
+        if settings.keep_caps {
             // A change from uid 0 empties permitted unless asked not to.
             explain::step("prctl(PR_SET_KEEPCAPS, 1)", "setpriv --keep-caps");
             nix::sys::prctl::set_keepcaps(true).context("prctl(PR_SET_KEEPCAPS)")?;
         }
-        Ok(())
+        match &settings.seccomp {
+            Some(profile) if !settings.no_new_privs => install_seccomp_filter(profile),
+            _ => Ok(()),
+        }
     }
 
     /// After the user is set: umask, LSM label, capabilities, then
-    /// `no_new_privs` and the filter. Without `no_new_privs` the filter
-    /// needs CAP_SYS_ADMIN: it comes before the capabilities go (as runc).
+    /// `no_new_privs` and, last of all, the filter.
     fn just_before_exec(&mut self) -> Result<()> {
         let settings = &self.0;
         if let Some(mask) = settings.umask {
@@ -58,36 +63,33 @@ impl Layer for Confine {
             nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
         }
         if let Some((file, label)) = &settings.lsm_label {
-            explain::step(
-                &format!("write({file:?}, {label:?})"),
-                "runc: apparmorProfile",
-            );
-            std::fs::write(file, label).with_context(|| format!("write {file}"))?;
-        }
-        let profile = settings.seccomp.as_ref();
-        let seccomp = || profile.map_or(Ok(()), install_seccomp_filter);
-        if !settings.no_new_privs {
-            seccomp()?;
+            let call = format!("write({file:?}, {label:?})");
+            explain::step(&call, "runc: process.apparmorProfile");
+            std::fs::write(file, label).with_context(|| call.clone())?;
         }
         if let Some(caps) = &settings.capabilities {
             set_capabilities(caps)?;
         }
-        if settings.no_new_privs {
-            set_no_new_privs()?;
-            seccomp()?;
+        if !settings.no_new_privs {
+            return Ok(());
         }
-        Ok(())
+        set_no_new_privs()?;
+        settings
+            .seccomp
+            .as_ref()
+            .map_or(Ok(()), install_seccomp_filter)
     }
 }
 // ANCHOR_END: confine
 
 // ANCHOR: set_rlimit
 /// `process.rlimits`: what `ulimit` sets in a shell, set for the command.
-fn set_rlimit(resource: libc::__rlimit_resource_t, soft: u64, hard: u64) -> Result<()> {
+fn set_rlimit(name: &str, resource: libc::__rlimit_resource_t, soft: u64, hard: u64) -> Result<()> {
     explain::oci("a resource limit", "process.rlimits");
+    let call = format!("setrlimit({name}, {{{soft}, {hard}}})");
     explain::step(
-        &format!("setrlimit({resource}, {soft}, {hard})"),
-        "ulimit -S -H",
+        &call,
+        &format!("prlimit --{}={soft}:{hard}", name[7..].to_lowercase()),
     );
     let limit = libc::rlimit {
         rlim_cur: soft,
@@ -95,7 +97,7 @@ fn set_rlimit(resource: libc::__rlimit_resource_t, soft: u64, hard: u64) -> Resu
     };
     // SAFETY: setrlimit only reads the struct we pass.
     if unsafe { libc::setrlimit(resource, &limit) } != 0 {
-        return Err(std::io::Error::last_os_error()).context("setrlimit");
+        return Err(std::io::Error::last_os_error()).context(call);
     }
     Ok(())
 }

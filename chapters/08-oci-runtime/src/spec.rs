@@ -84,6 +84,7 @@ impl Layer for BundleRoot {
 
     fn setup_in_child(&mut self) -> Result<()> {
         if let Some(name) = &self.hostname {
+            explain::oci("the hostname", "hostname");
             ch02::set_hostname(name)?;
         }
         ch02::make_mounts_private()?;
@@ -97,6 +98,7 @@ impl Layer for BundleRoot {
         let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
         let root = open(&self.rootfs, flags, Mode::empty()).context("open the root")?;
         let is_cgroupfs = |entry: &&Mount| entry.typ().as_deref() == Some("cgroup");
+        explain::oci("the bundle's mounts", "mounts");
         for entry in self.mounts.iter().filter(|e| !is_cgroupfs(e)) {
             mount_entry(&root, entry)?;
         }

@@ -219,18 +219,23 @@ fn linux_fields_set_limits_sysctls_masks_read_only_paths_and_devices() {
 }
 
 #[test]
-fn a_seccomp_rule_gives_its_errno() {
-    let bundle = Bundle::new(
-        "mkdir /dev/x 2>&1; grep Seccomp: /proc/self/status",
-        json!({"linux": {"seccomp": {
-            "defaultAction": "SCMP_ACT_ALLOW",
-            "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_AARCH64"],
-            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]
-        }}}),
-    );
-    let out = bundle.output("cfg-seccomp");
-    assert!(out.contains("Permission denied"), "EACCES (13): {out}");
-    assert!(out.contains("Seccomp:\t2"), "{out}");
+fn a_seccomp_rule_gives_its_errno_to_root_and_to_a_user() {
+    let seccomp = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_AARCH64"],
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 95}]
+    });
+    // As a user without no_new_privs, the filter must go in while we are
+    // still root: it needs CAP_SYS_ADMIN then.
+    for (id, uid, nnp) in [("cfg-seccomp", 0, true), ("cfg-seccomp-user", 1000, false)] {
+        let bundle = Bundle::new(
+            "mkdir /dev/shm/x 2>&1; grep Seccomp: /proc/self/status",
+            json!({"process": {"user": {"uid": uid, "gid": uid}, "noNewPrivileges": nnp},
+                   "linux": {"seccomp": seccomp}}),
+        );
+        let out = bundle.output(id);
+        assert_contains(&out, &["Operation not supported", "Seccomp:\t2"]); // errno 95
+    }
 }
 
 #[test]

@@ -29,6 +29,7 @@ impl Namespaces {
         let is_pid = |flag: &CloneFlags| (*flag == CloneFlags::CLONE_NEWPID) == pid;
         let files = self.files.iter().filter(|(_, _, flag)| is_pid(flag));
         for (file, path, flag) in files.clone() {
+            ch01::explain::oci("join a namespace", "linux.namespaces[].path");
             join_namespace(file, path, namespace_name(*flag), *flag)?;
         }
         Ok(files.count() > 0)

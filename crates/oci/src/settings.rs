@@ -151,8 +151,8 @@ pub fn mount_entry(entry: &Mount) -> Result<MountEntry<'_>> {
 
 /// The rest of `process`, and `linux.seccomp`: what the process layer sets.
 pub struct ProcessSettings {
-    /// (resource, soft, hard) for setrlimit(2).
-    pub rlimits: Vec<(libc::__rlimit_resource_t, u64, u64)>,
+    /// (name, resource, soft, hard) for setrlimit(2).
+    pub rlimits: Vec<(String, libc::__rlimit_resource_t, u64, u64)>,
     pub oom_score_adj: Option<i32>,
     pub umask: Option<u32>,
     pub capabilities: Option<CapSets>,
@@ -170,9 +170,12 @@ pub fn process_settings(spec: &Spec) -> Result<ProcessSettings> {
         .as_ref()
         .context("config.json has no process")?;
     let rlimits = process.rlimits().iter().flatten().map(|r| {
-        let name = serde_json::to_value(r.typ())?;
-        let resource = tables::rlimit_resource(name.as_str().unwrap_or_default())?;
-        Ok((resource, r.soft(), r.hard()))
+        let name = serde_json::to_value(r.typ())?
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let resource = tables::rlimit_resource(&name)?;
+        Ok((name, resource, r.soft(), r.hard()))
     });
     let capabilities = process.capabilities().as_ref().map(|c| {
         anyhow::Ok(CapSets {
@@ -189,7 +192,7 @@ pub fn process_settings(spec: &Spec) -> Result<ProcessSettings> {
         oom_score_adj: process.oom_score_adj(),
         umask: process.user().umask(),
         capabilities: capabilities.transpose()?,
-        keep_caps: process.user().uid() != 0,
+        keep_caps: process.user().uid() != 0 && process.capabilities().is_some(),
         no_new_privs: process.no_new_privileges() == Some(true),
         seccomp: seccomp.map(crate::seccomp::profile).transpose()?,
         lsm_label: lsm_label(process.apparmor_profile(), process.selinux_label())?,
