@@ -57,6 +57,14 @@ pub fn namespaces(linux: &Linux) -> Result<(CloneFlags, Vec<(PathBuf, CloneFlags
             None => new |= flag,
         }
     }
+    let maps = linux
+        .uid_mappings()
+        .iter()
+        .chain(linux.gid_mappings())
+        .flatten();
+    if maps.count() > 0 && !new.contains(CloneFlags::CLONE_NEWUSER) {
+        bail!("linux.uidMappings: given without a new user namespace (add {{\"type\": \"user\"}})");
+    }
     Ok((new, join))
 }
 
@@ -223,5 +231,49 @@ fn lsm_label(
             bail!("process.selinuxLabel: SELinux is not enabled on this host (remove it)")
         }
         (None, None) => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn linux(json: &str) -> Linux {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn new_and_joined_namespaces_are_sorted_out() {
+        let (new, join) = namespaces(&linux(
+            r#"{"namespaces": [{"type": "pid"}, {"type": "mount"},
+                {"type": "network", "path": "/run/netns/x"}]}"#,
+        ))
+        .unwrap();
+        assert_eq!(new, CloneFlags::CLONE_NEWNS);
+        assert_eq!(
+            join,
+            [(PathBuf::from("/run/netns/x"), CloneFlags::CLONE_NEWNET)]
+        );
+    }
+
+    #[test]
+    fn the_hosts_pid_namespace_and_maps_without_a_user_namespace_are_refused() {
+        let err = namespaces(&linux(r#"{"namespaces": [{"type": "mount"}]}"#)).unwrap_err();
+        assert!(err.to_string().contains("PID namespace"), "{err}");
+        let maps = r#"{"namespaces": [{"type": "pid"}],
+            "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]}"#;
+        let err = namespaces(&linux(maps)).unwrap_err();
+        assert!(
+            err.to_string().contains("without a new user namespace"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_sysctl_of_the_host_is_refused() {
+        let ok = r#"{"namespaces": [{"type": "network"}], "sysctl": {"net.ipv4.ip_forward": "1"}}"#;
+        assert_eq!(sysctls(&linux(ok)).unwrap().len(), 1);
+        let host = r#"{"namespaces": [{"type": "network"}], "sysctl": {"kernel.panic": "1"}}"#;
+        assert!(sysctls(&linux(host)).is_err());
     }
 }

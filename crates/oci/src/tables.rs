@@ -137,6 +137,7 @@ pub fn id_range(field: &str, mappings: &[LinuxIdMapping]) -> Result<IdRange> {
             base: m.host_id(),
             count: m.size(),
         }),
+        [] => bail!("linux.{field} is missing: a new user namespace needs a mapping"),
         _ => bail!("linux.{field}: only one mapping, from containerID 0, is supported"),
     }
 }
