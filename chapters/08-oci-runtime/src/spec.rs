@@ -38,7 +38,8 @@ pub fn layers(bundle: &Bundle, id: &str) -> Result<Vec<Box<dyn Layer>>> {
     layers.push(Box::new(Namespaces::new(new, join))); // chapters 01-03, 06
     let group = cgroups_path(linux.cgroups_path().as_deref(), id);
     let (memory, pids, cpus) = tables::limits(linux.resources().as_ref());
-    let cgroup = ch05::new_group_at(ch05::detect_version()?, &group);
+    let version = ch05::detect_version()?; // on the host: after the pivot, /sys is the container's
+    let cgroup = ch05::new_group_at(version, &group);
     let limits = ch05::Limits { memory, pids, cpus };
     layers.push(Box::new(ch05::Cgroup::new(cgroup, limits))); // chapter 05
     if let Some(policy) = devices::policy(linux, &group)? {
@@ -46,6 +47,7 @@ pub fn layers(bundle: &Bundle, id: &str) -> Result<Vec<Box<dyn Layer>>> {
     }
     layers.push(Box::new(BundleRoot {
         rootfs: bundle.rootfs.clone(), // chapter 04
+        version,
         propagation: settings::propagation(linux)?,
         mounts: spec.mounts().clone().unwrap_or_default(),
         devices: linux.devices().clone().unwrap_or_default(),
@@ -71,6 +73,7 @@ fn cgroups_path(path: Option<&Path>, id: &str) -> PathBuf {
 /// filesystem, with the bundle's mounts instead of chapter 04's fixed ones.
 struct BundleRoot {
     rootfs: PathBuf,
+    version: ch05::Version,
     propagation: MsFlags,
     mounts: Vec<Mount>,
     devices: Vec<LinuxDevice>,
@@ -111,7 +114,7 @@ impl Layer for BundleRoot {
         // The container's own groups, as chapter 07 mounts them: from
         // inside its cgroup namespace, after the pivot.
         if self.mounts.iter().any(|e| is_cgroupfs(&e)) {
-            ch07::paths::mount_cgroupfs(ch05::detect_version()?)?;
+            ch07::paths::mount_cgroupfs(self.version)?;
         }
         Ok(())
     }
