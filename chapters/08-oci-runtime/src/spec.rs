@@ -16,7 +16,7 @@ use nix::sys::stat::Mode;
 use oci_spec::runtime::{LinuxDevice, Mount};
 use pfs_oci::config::Bundle;
 use pfs_oci::join::Namespaces;
-use pfs_oci::{devices, mount_options, settings, tables};
+use pfs_oci::{devices, mount_options, resources, settings, tables};
 
 use crate::{linux, process};
 
@@ -42,6 +42,9 @@ pub fn layers(bundle: &Bundle, id: &str) -> Result<Vec<Box<dyn Layer>>> {
     let cgroup = ch05::new_group_at(version, &group);
     let limits = ch05::Limits { memory, pids, cpus };
     layers.push(Box::new(ch05::Cgroup::new(cgroup, limits))); // chapter 05
+    if let Some(more) = resources::more_limits(linux.resources().as_ref(), &group, version)? {
+        layers.push(Box::new(more)); // chapter 05's files
+    }
     if let Some(policy) = devices::policy(linux, &group)? {
         layers.push(Box::new(policy)); // chapter 07
     }

@@ -189,13 +189,16 @@ fn linux_fields_set_limits_sysctls_masks_read_only_paths_and_devices() {
     let bundle = Bundle::new(
         "cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes; \
          cat /sys/fs/cgroup/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids/pids.max; \
+         cat /sys/fs/cgroup/memory.swap.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.memsw.limit_in_bytes; \
+         cat /sys/fs/cgroup/cpu.weight 2>/dev/null || echo v1; \
          echo ping=$(cat /proc/sys/net/ipv4/ping_group_range); \
          echo masked=$(wc -c < /proc/meminfo); \
          echo 1 > /proc/sys/net/ipv4/ip_forward || echo read-only; \
          ls -l /dev/tun2; (: < /dev/tun2) 2>&1; echo null=$(echo x > /dev/null && echo ok)",
         json!({"linux": {
             "resources": {
-                "memory": {"limit": 67108864},
+                "memory": {"limit": 67108864, "swap": 134217728},
+                "cpu": {"shares": 512},
                 "pids": {"limit": 42},
                 "devices": [{"allow": false, "access": "rwm"}]
             },
@@ -209,6 +212,15 @@ fn linux_fields_set_limits_sysctls_masks_read_only_paths_and_devices() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0], "67108864", "memory limit: {out}");
     assert_eq!(lines[1], "42", "pids limit: {out}");
+    // Swap: memory+swap on v1, the swap alone on v2 (with CPU shares as
+    // a weight; v1's cpu hierarchy is not mounted in the container).
+    let v2 = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let (swap, weight) = if v2 {
+        ("67108864", "20")
+    } else {
+        ("134217728", "v1")
+    };
+    assert_eq!((lines[2], lines[3]), (swap, weight), "{out}");
     // The node is made with its mode, never opened; the nodes every
     // container has stay allowed.
     let expected = ["ping=0 0\n", "masked=0\n", "read-only\n", "crw-------"];

@@ -21,6 +21,7 @@ pub mod config;
 pub mod devices;
 pub mod join;
 pub mod mount_options;
+pub mod resources;
 pub mod seccomp;
 pub mod settings;
 pub mod tables;

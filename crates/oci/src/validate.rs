@@ -26,8 +26,8 @@ pub const SUPPORTED: &[&str] = &[
     "linux.uidMappings[].containerID", "linux.uidMappings[].hostID", "linux.uidMappings[].size",
     "linux.gidMappings[].containerID", "linux.gidMappings[].hostID", "linux.gidMappings[].size",
     "linux.cgroupsPath",
-    "linux.resources.memory.limit", "linux.resources.pids.limit",
-    "linux.resources.cpu.quota", "linux.resources.cpu.period",
+    "linux.resources.memory.limit", "linux.resources.memory.swap", "linux.resources.pids.limit",
+    "linux.resources.cpu.quota", "linux.resources.cpu.period", "linux.resources.cpu.shares",
     "linux.resources.devices[].allow", "linux.resources.devices[].type",
     "linux.resources.devices[].major", "linux.resources.devices[].minor",
     "linux.resources.devices[].access",
@@ -133,8 +133,8 @@ mod tests {
 
     #[test]
     fn an_unsupported_limit_is_named() {
-        let json = r#"{"linux": {"resources": {"memory": {"limit": 1, "swap": 2}}}}"#;
-        assert!(error(json).contains(" linux.resources.memory.swap "));
+        let json = r#"{"linux": {"resources": {"memory": {"limit": 1, "kernel": 2}}}}"#;
+        assert!(error(json).contains(" linux.resources.memory.kernel "));
     }
 
     #[test]
