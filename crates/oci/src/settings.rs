@@ -28,7 +28,12 @@ pub fn process(spec: &Spec) -> Result<Process> {
         uid: user.uid(),
         gid: user.gid(),
     });
-    run.groups = user.additional_gids().clone().unwrap_or_default();
+    // The group is in the list already (containerd repeats it).
+    for gid in user.additional_gids().iter().flatten() {
+        if *gid != user.gid() && !run.groups.contains(gid) {
+            run.groups.push(*gid);
+        }
+    }
     Ok(run)
 }
 
@@ -240,6 +245,16 @@ mod tests {
 
     fn linux(json: &str) -> Linux {
         serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn additional_groups_are_listed_once_without_the_group() {
+        let spec: Spec = serde_json::from_str(
+            r#"{"ociVersion": "1.0.2", "root": {"path": "rootfs"}, "process": {"cwd": "/",
+                "args": ["sh"], "user": {"uid": 1, "gid": 5, "additionalGids": [5, 10, 10, 20]}}}"#,
+        )
+        .unwrap();
+        assert_eq!(process(&spec).unwrap().groups, [10, 20]);
     }
 
     #[test]
