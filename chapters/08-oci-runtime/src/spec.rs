@@ -93,7 +93,8 @@ impl Layer for BundleRoot {
             explain::oci("the hostname", "hostname");
             ch02::set_hostname(name)?;
         }
-        ch02::make_mounts_private()?;
+        // Chapter 02 made every mount private; runc makes them slaves by
+        // default: the host's new mounts still reach us, ours never it.
         explain::oci("mount propagation", "linux.rootfsPropagation");
         remount(Path::new("/"), self.propagation)?;
         // pivot_root needs the new root to be a mount point: bind it

@@ -93,12 +93,16 @@ pub fn namespace_name(flag: CloneFlags) -> &'static str {
     }
 }
 
-/// `linux.rootfsPropagation` (runc's default when absent: `rprivate`).
+/// `linux.rootfsPropagation` (runc's default when absent: `rslave`).
 pub fn propagation(linux: &Linux) -> Result<MsFlags> {
-    let option = linux.rootfs_propagation().as_deref().unwrap_or("rprivate");
+    let option = linux.rootfs_propagation().as_deref().unwrap_or("rslave");
     let parsed = mount_options::parse(&[option.to_string()]);
     if parsed.propagation.is_empty() {
         bail!("linux.rootfsPropagation: {option:?} is not a propagation (rprivate, rslave, ...)");
+    }
+    if parsed.propagation.contains(MsFlags::MS_SHARED) {
+        // pivot_root refuses a shared root; runc makes its parent private.
+        bail!("linux.rootfsPropagation: {option} is not supported by ch08 (use rslave)");
     }
     Ok(parsed.propagation)
 }
@@ -282,6 +286,16 @@ mod tests {
             err.to_string().contains("without a new user namespace"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn root_propagation_is_rslave_unless_said_and_never_shared() {
+        let slave = MsFlags::MS_SLAVE | MsFlags::MS_REC;
+        assert_eq!(propagation(&linux("{}")).unwrap(), slave);
+        let private = linux(r#"{"rootfsPropagation": "private"}"#);
+        assert_eq!(propagation(&private).unwrap(), MsFlags::MS_PRIVATE);
+        assert!(propagation(&linux(r#"{"rootfsPropagation": "rshared"}"#)).is_err());
+        assert!(propagation(&linux(r#"{"rootfsPropagation": "bind"}"#)).is_err());
     }
 
     #[test]
