@@ -13,9 +13,10 @@ use nix::fcntl::{open, OFlag};
 use nix::mount::{mount, MsFlags};
 use nix::sched::CloneFlags;
 use nix::sys::stat::Mode;
-use oci_spec::runtime::{LinuxDevice, Mount};
+use oci_spec::runtime::LinuxDevice;
 use pfs_oci::config::Bundle;
 use pfs_oci::join::Namespaces;
+use pfs_oci::settings::MountEntry;
 use pfs_oci::{devices, mount_options, resources, settings, tables};
 
 use crate::{linux, process};
@@ -52,7 +53,7 @@ pub fn layers(bundle: &Bundle, id: &str) -> Result<Vec<Box<dyn Layer>>> {
         rootfs: bundle.rootfs.clone(), // chapter 04
         version,
         propagation: settings::propagation(linux)?,
-        mounts: spec.mounts().clone().unwrap_or_default(),
+        mounts: settings::mounts(spec)?,
         devices: linux.devices().clone().unwrap_or_default(),
         hostname: spec.hostname().clone(),
     }));
@@ -78,7 +79,8 @@ struct BundleRoot {
     rootfs: PathBuf,
     version: ch05::Version,
     propagation: MsFlags,
-    mounts: Vec<Mount>,
+    /// The mounts, and whether the container's own groups are mounted.
+    mounts: (Vec<MountEntry>, bool),
     devices: Vec<LinuxDevice>,
     hostname: Option<String>,
 }
@@ -104,9 +106,8 @@ impl Layer for BundleRoot {
         // Every path below is opened as the container will see it.
         let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
         let root = open(&self.rootfs, flags, Mode::empty()).context("open the root")?;
-        let is_cgroupfs = |entry: &&Mount| entry.typ().as_deref() == Some("cgroup");
         explain::oci("the bundle's mounts", "mounts");
-        for entry in self.mounts.iter().filter(|e| !is_cgroupfs(e)) {
+        for entry in &self.mounts.0 {
             mount_entry(&root, entry)?;
         }
         explain::oci("device nodes", "linux.devices");
@@ -117,7 +118,7 @@ impl Layer for BundleRoot {
         ch04::pivot_into(&self.rootfs)?;
         // The container's own groups, as chapter 07 mounts them: from
         // inside its cgroup namespace, after the pivot.
-        if self.mounts.iter().any(|e| is_cgroupfs(&e)) {
+        if self.mounts.1 {
             ch07::paths::mount_cgroupfs(self.version)?;
         }
         Ok(())
@@ -128,9 +129,8 @@ impl Layer for BundleRoot {
 /// One entry of `mounts`, at its destination inside the root filesystem:
 /// opened with chapter 04's `open_in_root`, so that a symlink of the image
 /// (`dev -> /tmp`, `../../..`) leads inside it, never to the host's files.
-fn mount_entry(root: &OwnedFd, entry: &Mount) -> Result<()> {
-    let m = settings::mount_entry(entry)?;
-    let (source, destination, flags) = (&m.source, m.destination, m.options.flags);
+fn mount_entry(root: &OwnedFd, m: &MountEntry) -> Result<()> {
+    let (source, destination, flags) = (&m.source, &m.destination, m.options.flags);
     let data = Some(m.options.data.as_str()).filter(|d| !d.is_empty());
     let kind = m.fstype.as_deref().unwrap_or("bind");
     let call = format!("mount({source:?}, {destination:?}, {kind:?}, {flags:?})");

@@ -315,6 +315,25 @@ fn an_unsupported_field_is_named_and_nothing_is_left() {
 }
 
 #[test]
+fn a_missing_bind_source_is_refused_before_anything_is_made() {
+    let bundle = Bundle::new("true", json!({}));
+    let missing = bundle.dir.join("no-such-dir");
+    bundle.add_mounts(&[
+        json!({"destination": "/data", "type": "bind", "source": missing,
+                               "options": ["rbind"]}),
+    ]);
+    let message = error_line(&bundle.run("cfg-bad-mount"), 125);
+    assert!(
+        message.contains("the source of /data does not exist"),
+        "{message}"
+    );
+    assert!(
+        !bundle.rootfs().join("data").exists(),
+        "its mount point was made"
+    );
+}
+
+#[test]
 fn a_host_sysctl_and_a_missing_lsm_are_refused_with_one_line() {
     let bundle = Bundle::new(
         "true",

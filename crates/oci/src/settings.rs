@@ -1,7 +1,7 @@
 //! `config.json` read into what chapter 08's layers take, and checked:
 //! every error here comes before anything is created.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use nix::libc;
@@ -131,8 +131,8 @@ pub fn sysctls(linux: &Linux) -> Result<Vec<(String, String)>> {
 }
 
 /// One entry of `mounts`, sorted out for mount(2).
-pub struct MountEntry<'a> {
-    pub destination: &'a Path,
+pub struct MountEntry {
+    pub destination: PathBuf,
     pub source: PathBuf,
     /// The filesystem's type; none for a bind mount.
     pub fstype: Option<String>,
@@ -141,8 +141,17 @@ pub struct MountEntry<'a> {
     pub is_file: bool,
 }
 
-pub fn mount_entry(entry: &Mount) -> Result<MountEntry<'_>> {
-    let destination = entry.destination().as_path();
+/// `mounts`, each checked, and whether a `cgroup` one asks for the
+/// container's own groups (chapter 07 mounts those its own way).
+pub fn mounts(spec: &Spec) -> Result<(Vec<MountEntry>, bool)> {
+    let all = spec.mounts().clone().unwrap_or_default();
+    let is_cgroupfs = |entry: &Mount| entry.typ().as_deref() == Some("cgroup");
+    let entries = all.iter().filter(|e| !is_cgroupfs(e)).map(mount_entry);
+    Ok((entries.collect::<Result<_>>()?, all.iter().any(is_cgroupfs)))
+}
+
+fn mount_entry(entry: &Mount) -> Result<MountEntry> {
+    let destination = entry.destination().clone();
     if !destination.is_absolute() {
         bail!(
             "mounts: destination {} is not absolute",
@@ -155,6 +164,13 @@ pub fn mount_entry(entry: &Mount) -> Result<MountEntry<'_>> {
         .source()
         .clone()
         .unwrap_or_else(|| kind.clone().into());
+    if options.is_bind() && !source.exists() {
+        bail!(
+            "mounts: the source of {} does not exist: {}",
+            destination.display(),
+            source.display()
+        );
+    }
     let is_file = options.is_bind() && source.is_file();
     let fstype = Some(kind).filter(|_| !options.is_bind());
     Ok(MountEntry {
