@@ -104,7 +104,11 @@ pub fn make_node(root: &OwnedFd, device: &LinuxDevice) -> Result<()> {
     let (major, minor) = (device.major() as u64, device.minor() as u64);
     explain::step(
         &format!("mknodat(dir, {name:?}, {kind:?}|{mode:o}, makedev({major}, {minor}))"),
-        &format!("mknod -m {mode:o} {} c {major} {minor}", path.display()),
+        &format!(
+            "mknod -m {mode:o} {} {} {major} {minor}",
+            path.display(),
+            device.typ().as_str()
+        ),
     );
     let _ = unlinkat(&dir, name, UnlinkatFlags::NoRemoveDir); // the image's own
     match mknodat(&dir, name, kind, mode, makedev(major, minor)) {
