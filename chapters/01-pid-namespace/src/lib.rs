@@ -433,7 +433,7 @@ fn set_up_process(exec: &Exec) -> Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
     }
     if let Some(user) = exec.user {
-        become_user(user)?;
+        become_user(user, &exec.groups)?;
     }
     match &exec.cwd {
         Some(dir) => enter_workdir(dir),
@@ -443,13 +443,16 @@ fn set_up_process(exec: &Exec) -> Result<()> {
 
 /// Drop root for `user`: groups first, then the group, then the user, as
 /// changing groups takes a privilege that setuid gives away for good.
-fn become_user(user: User) -> Result<()> {
-    // Our supplementary groups are root's: drop them all but the group.
+fn become_user(user: User, groups: &[u32]) -> Result<()> {
+    // Our supplementary groups are root's: keep only the user's.
+    let groups: Vec<u32> = [&[user.gid], groups].concat();
+    let shown = groups.iter().map(u32::to_string).collect::<Vec<_>>();
     explain::step(
-        &format!("setgroups([{}])", user.gid),
-        &format!("setpriv --groups {}", user.gid),
+        &format!("setgroups([{}])", shown.join(", ")),
+        &format!("setpriv --groups {}", shown.join(",")),
     );
-    setgroups(&[Gid::from_raw(user.gid)]).context("setgroups")?;
+    let groups: Vec<Gid> = groups.into_iter().map(Gid::from_raw).collect();
+    setgroups(&groups).context("setgroups")?;
     explain::step(
         &format!("setgid({})", user.gid),
         &format!("setpriv --regid {}", user.gid),
@@ -515,6 +518,7 @@ struct Exec {
     cwd: Option<PathBuf>,
     make_cwd: bool,
     user: Option<User>,
+    groups: Vec<u32>,
 }
 
 impl Exec {
@@ -531,6 +535,7 @@ impl Exec {
             cwd: process.cwd.clone(),
             make_cwd: process.make_cwd,
             user: process.user,
+            groups: process.groups.clone(),
         })
     }
 }

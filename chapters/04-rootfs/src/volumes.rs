@@ -48,7 +48,7 @@ pub fn mount_volumes(root: &Path, volumes: &[Volume]) -> Result<()> {
 /// never to the host's. What is missing is made on the way (`mkdir -p`,
 /// the last part an empty file when a file is mounted there) in the merged
 /// overlay, so it lands in the container's upper directory, not the image.
-fn open_in_root(root: &OwnedFd, path: &Path, is_file: bool) -> Result<OwnedFd> {
+pub fn open_in_root(root: &OwnedFd, path: &Path, is_file: bool) -> Result<OwnedFd> {
     explain::step(
         &format!("openat2(root, {path:?}, O_PATH, RESOLVE_IN_ROOT)"),
         "(no shell tool: a path walked as if root were /)",
@@ -93,7 +93,7 @@ fn open_beneath(root: &OwnedFd, path: &Path, how: OpenHow) -> nix::Result<OwnedF
 
 /// The path by which the kernel reaches an open file: the mount calls
 /// follow it to the very file we opened.
-fn fd_path(fd: &OwnedFd) -> String {
+pub fn fd_path(fd: &OwnedFd) -> String {
     format!("/proc/self/fd/{}", fd.as_raw_fd())
 }
 

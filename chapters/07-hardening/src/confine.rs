@@ -119,7 +119,7 @@ impl Layer for Confine {
 /// The bounding set is the ceiling of every capability this process and
 /// its descendants may ever hold, even root after `execve`, even a setuid
 /// program. A capability dropped from it is gone for good.
-fn drop_bounding_set(keep: &CapsHashSet) -> Result<()> {
+pub fn drop_bounding_set(keep: &CapsHashSet) -> Result<()> {
     let bounding = caps::read(None, CapSet::Bounding).context("read the bounding set")?;
     let dropped: CapsHashSet = bounding.difference(keep).copied().collect();
     explain::oci(
@@ -168,7 +168,7 @@ fn cut_capabilities(keep: &CapsHashSet) -> Result<()> {
 /// From now on `execve` can never grant privileges: setuid bits and file
 /// capabilities are ignored. It also lets us install a seccomp filter
 /// without CAP_SYS_ADMIN.
-fn set_no_new_privs() -> Result<()> {
+pub fn set_no_new_privs() -> Result<()> {
     explain::step(
         "prctl(PR_SET_NO_NEW_PRIVS, 1)",
         "setpriv --no-new-privs; runc: process.noNewPrivileges",
@@ -181,7 +181,7 @@ fn set_no_new_privs() -> Result<()> {
 /// Compile the profile into a BPF program the kernel runs on every
 /// syscall of this process and its children, and load it. Last step
 /// before `execve`: after it, we could no longer mount or `setns` either.
-fn install_seccomp_filter(profile: &Profile) -> Result<()> {
+pub fn install_seccomp_filter(profile: &Profile) -> Result<()> {
     let mut filter = ScmpFilterContext::new(profile.default).context("seccomp_init")?;
     let mut rules = 0;
     for rule in profile.rules.iter().filter(|r| r.action != profile.default) {

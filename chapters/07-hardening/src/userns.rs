@@ -85,7 +85,7 @@ impl Layer for UserNs {
 // ANCHOR: write_id_maps
 /// The maps are written from outside, by a process with the privileges
 /// of the parent namespace: container id 0 is host id BASE, and so on.
-fn write_id_maps(process: Pid, (uids, gids): (IdRange, IdRange)) -> Result<()> {
+pub fn write_id_maps(process: Pid, (uids, gids): (IdRange, IdRange)) -> Result<()> {
     for (file, range) in [("uid_map", uids), ("gid_map", gids)] {
         let (path, line) = (format!("/proc/{process}/{file}"), range.map_line());
         let shell = format!("echo {line} > {path}");
@@ -100,7 +100,7 @@ fn write_id_maps(process: Pid, (uids, gids): (IdRange, IdRange)) -> Result<()> {
 /// In the child, once the maps are written: our ids (host 0) mean nothing
 /// in the namespace until we take its 0 (host BASE). A change of user
 /// unsets chapter 01's parent-death signal: set it again.
-fn become_root() -> Result<()> {
+pub fn become_root() -> Result<()> {
     explain::step("setgroups([]), setgid(0), setuid(0)", "setpriv");
     setgroups(&[]).context("setgroups")?;
     setgid(Gid::from_raw(0)).context("setgid")?;

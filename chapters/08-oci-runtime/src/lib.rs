@@ -8,6 +8,8 @@
 //! to 07, chosen by a bundle's `config.json` instead of flags ([`spec`]
 //! maps each field to the chapter that taught it).
 
+pub mod linux;
+pub mod process;
 pub mod spec;
 
 use anyhow::{bail, Result};

@@ -1,58 +1,68 @@
 //! From `config.json` to chapters 01–07: each field of the bundle's
-//! configuration becomes the step of the chapter that taught it.
+//! configuration becomes the step of the chapter that taught it. pfs-oci
+//! reads and checks the fields ([`pfs_oci::settings`]); the layers here
+//! and in [`crate::linux`] and [`crate::process`] act on them.
 
-use std::fs::{self, File};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use ch01::{explain, Layer, Process, User};
+use ch01::{explain, Layer};
+use ch04::volumes::{fd_path, open_in_root};
+use nix::fcntl::{open, OFlag};
 use nix::mount::{mount, MsFlags};
-use nix::sched::{setns, CloneFlags};
-use oci_spec::runtime::{LinuxNamespaceType, Mount, Spec};
+use nix::sched::CloneFlags;
+use nix::sys::stat::Mode;
+use oci_spec::runtime::LinuxDevice;
 use pfs_oci::config::Bundle;
-use pfs_oci::mount_options;
+use pfs_oci::join::Namespaces;
+use pfs_oci::settings::MountEntry;
+use pfs_oci::{devices, mount_options, resources, settings, tables};
 
-/// `process`: what chapter 01 runs (args, env, cwd, user).
-pub fn process(spec: &Spec) -> Result<Process> {
-    let Some(process) = spec.process() else {
-        bail!("config.json has no process: nothing to run");
-    };
-    let mut run = Process::new(process.args().clone().unwrap_or_default());
-    run.env = process.env().clone().unwrap_or_default();
-    run.cwd = Some(process.cwd().clone());
-    let user = process.user();
-    run.user = Some(User {
-        uid: user.uid(),
-        gid: user.gid(),
-    });
-    Ok(run)
-}
+use crate::{linux, process};
 
-/// The layers the bundle asks for, in chapter order.
+pub use pfs_oci::settings::process;
+
+// ANCHOR: layers
+/// The layers the bundle asks for, in chapter order. Every field is read
+/// and checked here, before anything is created.
 pub fn layers(bundle: &Bundle, id: &str) -> Result<Vec<Box<dyn Layer>>> {
     let spec = &bundle.spec;
     let Some(linux) = spec.linux() else {
         bail!("config.json has no linux section: this runtime runs Linux containers only");
     };
-    let mut layers: Vec<Box<dyn Layer>> = vec![Box::new(namespaces(spec)?)];
+    let (new, join) = settings::namespaces(linux)?;
+    let mut layers: Vec<Box<dyn Layer>> = Vec::new();
+    if new.contains(CloneFlags::CLONE_NEWUSER) {
+        layers.push(Box::new(linux::user_namespace(linux)?)); // chapter 07
+    }
+    layers.push(Box::new(Namespaces::new(new, join))); // chapters 01-03, 06
     let group = cgroups_path(linux.cgroups_path().as_deref(), id);
-    let version = ch05::detect_version()?;
-    let limits = ch05::Limits::default();
-    layers.push(Box::new(ch05::Cgroup::new(
-        ch05::new_group_at(version, &group),
-        limits,
-    )));
+    let (memory, pids, cpus) = tables::limits(linux.resources().as_ref());
+    let version = ch05::detect_version()?; // on the host: after the pivot, /sys is the container's
+    let cgroup = ch05::new_group_at(version, &group);
+    let limits = ch05::Limits { memory, pids, cpus };
+    layers.push(Box::new(ch05::Cgroup::new(cgroup, limits))); // chapter 05
+    if let Some(more) = resources::more_limits(linux.resources().as_ref(), &group, version)? {
+        layers.push(Box::new(more)); // chapter 05's files
+    }
+    if let Some(policy) = devices::policy(linux, &group)? {
+        layers.push(Box::new(policy)); // chapter 07
+    }
     layers.push(Box::new(BundleRoot {
-        rootfs: bundle.rootfs.clone(),
-        read_only: spec
-            .root()
-            .as_ref()
-            .is_some_and(|r| r.readonly() == Some(true)),
-        mounts: spec.mounts().clone().unwrap_or_default(),
+        rootfs: bundle.rootfs.clone(), // chapter 04
+        version,
+        propagation: settings::propagation(linux)?,
+        mounts: settings::mounts(spec)?,
+        devices: linux.devices().clone().unwrap_or_default(),
         hostname: spec.hostname().clone(),
     }));
+    let read_only = spec.root().as_ref().and_then(|r| r.readonly()) == Some(true);
+    layers.push(Box::new(linux::inside_root(linux, read_only)?)); // chapter 07
+    layers.push(Box::new(process::confine(spec)?)); // chapter 07
     Ok(layers)
 }
+// ANCHOR_END: layers
 
 /// `linux.cgroupsPath`, below each hierarchy's root (runc's default: the id
 /// under a parent group of ours).
@@ -63,110 +73,15 @@ fn cgroups_path(path: Option<&Path>, id: &str) -> PathBuf {
     }
 }
 
-/// `linux.namespaces`: new ones (chapters 01–03), or existing ones to
-/// join by `path` (chapter 06: how a pod's containers share its pause's).
-struct Namespaces {
-    new: CloneFlags,
-    join: Vec<(PathBuf, CloneFlags)>,
-    files: Vec<(File, PathBuf, CloneFlags)>,
-}
-
-fn namespaces(spec: &Spec) -> Result<Namespaces> {
-    let asked = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.namespaces().clone())
-        .unwrap_or_default();
-    let mut namespaces = Namespaces {
-        new: CloneFlags::empty(),
-        join: Vec::new(),
-        files: Vec::new(),
-    };
-    if !asked.iter().any(|n| n.typ() == LinuxNamespaceType::Pid) {
-        bail!("linux.namespaces: sharing the host's PID namespace is not supported (add {{\"type\": \"pid\"}})");
-    }
-    for namespace in asked {
-        let flag = match namespace.typ() {
-            LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
-            LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
-            LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
-            LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
-            LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
-            LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
-            other => bail!("linux.namespaces: type {other} is not supported yet"),
-        };
-        match namespace.path() {
-            Some(path) => namespaces.join.push((path.clone(), flag)),
-            // A new PID namespace is chapter 01's own step, at the fork.
-            None if flag == CloneFlags::CLONE_NEWPID => {}
-            None => namespaces.new |= flag,
-        }
-    }
-    Ok(namespaces)
-}
-
-impl Layer for Namespaces {
-    fn namespaces(&self) -> CloneFlags {
-        self.new
-    }
-
-    /// Open the namespaces to join while their paths are in reach.
-    fn prepare(&mut self) -> Result<()> {
-        for (path, flag) in &self.join {
-            let file = File::open(path)
-                .with_context(|| format!("linux.namespaces: cannot open {}", path.display()))?;
-            self.files.push((file, path.clone(), *flag));
-        }
-        Ok(())
-    }
-
-    /// A PID namespace is joined before the fork, by the parent (chapter 06).
-    fn join_pid_namespace(&mut self) -> Result<bool> {
-        let pid = CloneFlags::CLONE_NEWPID;
-        let Some((file, path, _)) = self.files.iter().find(|(_, _, f)| *f == pid) else {
-            return Ok(false);
-        };
-        join(file, path, pid)?;
-        Ok(true)
-    }
-
-    fn setup_in_child(&mut self) -> Result<()> {
-        let others = self
-            .files
-            .iter()
-            .filter(|(_, _, f)| *f != CloneFlags::CLONE_NEWPID);
-        for (file, path, flag) in others {
-            join(file, path, *flag)?;
-        }
-        Ok(())
-    }
-}
-
-fn join(file: &File, path: &Path, flag: CloneFlags) -> Result<()> {
-    explain::step(
-        &format!("setns({}, {flag:?})", path.display()),
-        &format!("nsenter --{}={}", kind(flag), path.display()),
-    );
-    setns(file, flag).with_context(|| format!("setns {}", path.display()))
-}
-
-fn kind(flag: CloneFlags) -> &'static str {
-    match flag {
-        CloneFlags::CLONE_NEWPID => "pid",
-        CloneFlags::CLONE_NEWNS => "mount",
-        CloneFlags::CLONE_NEWUTS => "uts",
-        CloneFlags::CLONE_NEWIPC => "ipc",
-        CloneFlags::CLONE_NEWNET => "net",
-        _ => "cgroup",
-    }
-}
-
-/// `root`, `mounts` and `hostname`: chapter 04's root filesystem, with the
-/// bundle's mounts instead of chapter 04's fixed ones.
+/// `root`, `mounts`, `linux.devices` and `hostname`: chapter 04's root
+/// filesystem, with the bundle's mounts instead of chapter 04's fixed ones.
 struct BundleRoot {
     rootfs: PathBuf,
-    read_only: bool,
-    mounts: Vec<Mount>,
+    version: ch05::Version,
+    propagation: MsFlags,
+    /// The mounts, and whether the container's own groups are mounted.
+    mounts: (Vec<MountEntry>, bool),
+    devices: Vec<LinuxDevice>,
     hostname: Option<String>,
 }
 
@@ -177,91 +92,78 @@ impl Layer for BundleRoot {
 
     fn setup_in_child(&mut self) -> Result<()> {
         if let Some(name) = &self.hostname {
+            explain::oci("the hostname", "hostname");
             ch02::set_hostname(name)?;
         }
-        ch02::make_mounts_private()?;
-        bind_to_itself(&self.rootfs)?;
-        let is_cgroupfs = |entry: &&Mount| entry.typ().as_deref() == Some("cgroup");
-        for entry in self.mounts.iter().filter(|e| !is_cgroupfs(e)) {
-            mount_entry(&self.rootfs, entry)?;
+        // Chapter 02 made every mount private; runc makes them slaves by
+        // default: the host's new mounts still reach us, ours never it.
+        explain::oci("mount propagation", "linux.rootfsPropagation");
+        remount(Path::new("/"), self.propagation)?;
+        // pivot_root needs the new root to be a mount point: bind it
+        // onto itself.
+        let rootfs = self.rootfs.to_string_lossy();
+        ch04::volumes::bind_mount(&self.rootfs, &rootfs)?;
+        // Every path below is opened as the container will see it.
+        let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+        let root = open(&self.rootfs, flags, Mode::empty()).context("open the root")?;
+        explain::oci("the bundle's mounts", "mounts");
+        for entry in &self.mounts.0 {
+            mount_entry(&root, entry)?;
         }
+        explain::oci("device nodes", "linux.devices");
+        for device in tables::default_devices().iter().chain(&self.devices) {
+            devices::make_node(&root, device)?; // chapter 04
+        }
+        devices::make_links(&root)?;
         ch04::pivot_into(&self.rootfs)?;
         // The container's own groups, as chapter 07 mounts them: from
         // inside its cgroup namespace, after the pivot.
-        if self.mounts.iter().any(|e| is_cgroupfs(&e)) {
-            ch07::paths::mount_cgroupfs(ch05::detect_version()?)?;
-        }
-        if self.read_only {
-            ch04::remount_read_only("/")?;
+        if self.mounts.1 {
+            ch07::paths::mount_cgroupfs(self.version)?;
         }
         Ok(())
     }
 }
 
-/// pivot_root needs the new root to be a mount point: the bundle's root
-/// directory is made one by binding it onto itself.
-fn bind_to_itself(rootfs: &Path) -> Result<()> {
-    explain::step(
-        &format!("mount({rootfs:?}, {rootfs:?}, MS_BIND|MS_REC)"),
-        &format!("mount --rbind {0} {0}", rootfs.display()),
-    );
-    let flags = MsFlags::MS_BIND | MsFlags::MS_REC;
-    mount(Some(rootfs), rootfs, None::<&str>, flags, None::<&str>)
-        .with_context(|| format!("bind {} onto itself", rootfs.display()))
-}
-
-/// One entry of `mounts`, at its destination inside the root filesystem.
-fn mount_entry(rootfs: &Path, entry: &Mount) -> Result<()> {
-    let destination = entry.destination();
-    let target = rootfs.join(destination.strip_prefix("/").unwrap_or(destination));
-    let options = mount_options::parse(entry.options().as_deref().unwrap_or_default());
-    let kind = entry.typ().clone().unwrap_or_else(|| "none".into());
-    let source = entry
-        .source()
-        .clone()
-        .unwrap_or_else(|| kind.clone().into());
-    let source_is_file = options.is_bind() && source.is_file();
-    if source_is_file {
-        if let Some(parent) = target.parent() {
-            fs::create_dir_all(parent)?;
-        }
-        if !target.exists() {
-            File::create(&target).with_context(|| format!("create {}", target.display()))?;
-        }
-    } else {
-        fs::create_dir_all(&target).with_context(|| format!("create {}", target.display()))?;
+// ANCHOR: mount_entry
+/// One entry of `mounts`, at its destination inside the root filesystem:
+/// opened with chapter 04's `open_in_root`, so that a symlink of the image
+/// (`dev -> /tmp`, `../../..`) leads inside it, never to the host's files.
+fn mount_entry(root: &OwnedFd, m: &MountEntry) -> Result<()> {
+    let (source, destination, flags) = (&m.source, &m.destination, m.options.flags);
+    let data = Some(m.options.data.as_str()).filter(|d| !d.is_empty());
+    let kind = m.fstype.as_deref().unwrap_or("bind");
+    let call = format!("mount({source:?}, {destination:?}, {kind:?}, {flags:?})");
+    let shell = format!("mount -t {kind} {source:?} {destination:?}");
+    explain::step(&call, &shell);
+    let target = open_in_root(root, destination, m.is_file)?;
+    let (at, fstype) = (fd_path(&target), m.fstype.as_deref());
+    mount(Some(source), at.as_str(), fstype, flags, data).with_context(|| call.clone())?;
+    // The flags of a bind mount, and any propagation, are set on the
+    // mount itself: a new lookup finds it on top of `target`.
+    let on_top = open_in_root(root, destination, m.is_file)?;
+    let mounted = PathBuf::from(fd_path(&on_top)); // valid while `on_top` is open
+    if m.options.copy_up {
+        mount_options::copy_up(Path::new(&at), &mounted)?; // what it covers
     }
-    let data = Some(options.data.as_str()).filter(|d| !d.is_empty());
-    explain::step(
-        &format!(
-            "mount({source:?}, {destination:?}, {kind:?}, {:?})",
-            options.flags
-        ),
-        &format!(
-            "mount -t {kind} {} {}",
-            source.display(),
-            destination.display()
-        ),
-    );
-    let fstype = Some(kind.as_str()).filter(|_| !options.is_bind());
-    mount(Some(&source), &target, fstype, options.flags, data)
-        .with_context(|| format!("mounts: {}", destination.display()))?;
-    // A bind mount takes its flags (ro, nosuid, ...) only from a remount.
-    let bind_flags = options.flags - MsFlags::MS_BIND - MsFlags::MS_REC;
-    if options.is_bind() && !bind_flags.is_empty() {
+    let bind_flags = flags - MsFlags::MS_BIND - MsFlags::MS_REC;
+    if m.options.is_bind() && !bind_flags.is_empty() {
         let flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | bind_flags;
-        mount(None::<&str>, &target, None::<&str>, flags, None::<&str>)
-            .with_context(|| format!("mounts: remount {}", destination.display()))?;
+        remount(&mounted, flags)?;
     }
-    if !options.propagation.is_empty() {
-        mount(
-            None::<&str>,
-            &target,
-            None::<&str>,
-            options.propagation,
-            None::<&str>,
-        )
-        .with_context(|| format!("mounts: propagation of {}", destination.display()))?;
+    if !m.options.propagation.is_empty() {
+        remount(&mounted, m.options.propagation)?;
     }
     Ok(())
+}
+// ANCHOR_END: mount_entry
+
+/// Change the flags or the propagation of the mount at `target`.
+fn remount(target: &Path, flags: MsFlags) -> Result<()> {
+    explain::step(
+        &format!("mount(NULL, {target:?}, NULL, {flags:?})"),
+        "mount -o remount",
+    );
+    mount(None::<&str>, target, None::<&str>, flags, None::<&str>)
+        .with_context(|| format!("mount({target:?}, {flags:?})"))
 }

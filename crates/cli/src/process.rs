@@ -26,6 +26,9 @@ pub struct Process {
     pub make_cwd: bool,
     /// Run as this user instead of root.
     pub user: Option<User>,
+    /// The user's supplementary groups, besides its group (an OCI
+    /// config's `additionalGids`); none if empty.
+    pub groups: Vec<u32>,
 }
 
 impl Process {
@@ -37,6 +40,7 @@ impl Process {
             cwd: None,
             make_cwd: false,
             user: None,
+            groups: Vec::new(),
         }
     }
 }
@@ -143,6 +147,7 @@ impl ProcessArgs {
             cwd: cwd.transpose()?,
             make_cwd: true,
             user,
+            groups: Vec::new(),
         })
     }
 

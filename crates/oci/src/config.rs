@@ -26,6 +26,9 @@ pub fn load(dir: &Path) -> Result<Bundle> {
             dir.display()
         );
     }
+    let text = std::fs::read_to_string(&file)
+        .with_context(|| format!("cannot read {}", file.display()))?;
+    crate::validate::check(&text)?; // before anything is created
     let spec = Spec::load(&file).with_context(|| format!("cannot read {}", file.display()))?;
     let Some(root) = spec.root() else {
         bail!("{}: root.path is missing", file.display());

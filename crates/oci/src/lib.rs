@@ -7,7 +7,22 @@
 //! turning fstab-style mount options into mount(2)'s flags and data
 //! ([`mount_options`]). The chapter maps what they return onto the steps
 //! of chapters 01 to 07.
+//!
+//! For that mapping: the table of the fields ch08 acts on, and the check
+//! that refuses any other ([`validate`]); the fields read and checked into
+//! what the chapter's layers take ([`settings`], [`tables`], [`seccomp`]);
+//! and the steps that are chapters 04, 06 and 07's with other inputs:
+//! joining namespaces by path ([`join`]), device nodes and the device
+//! policy ([`devices`]), the five capability sets ([`capabilities`]).
 
+pub mod capabilities;
 pub mod cli;
 pub mod config;
+pub mod devices;
+pub mod join;
 pub mod mount_options;
+pub mod resources;
+pub mod seccomp;
+pub mod settings;
+pub mod tables;
+pub mod validate;

@@ -2,6 +2,11 @@
 //! mount(2) takes them: flags, propagation, and the data string for the
 //! filesystem.
 
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
 use nix::mount::MsFlags;
 
 /// One mount's options, sorted out.
@@ -13,6 +18,9 @@ pub struct MountOptions {
     pub propagation: MsFlags,
     /// What is left, for the filesystem: `mode=755,size=65536k`.
     pub data: String,
+    /// `tmpcopyup` (podman's `--tmpfs`): a new tmpfs starts with a copy of
+    /// the directory it covers.
+    pub copy_up: bool,
 }
 
 impl MountOptions {
@@ -30,10 +38,13 @@ pub fn parse(options: &[String]) -> MountOptions {
         flags: MsFlags::empty(),
         propagation: MsFlags::empty(),
         data: String::new(),
+        copy_up: false,
     };
     let mut data = Vec::new();
     for option in options {
-        if let Some(propagation) = propagation(option) {
+        if option == "tmpcopyup" || option == "notmpcopyup" {
+            parsed.copy_up = option == "tmpcopyup";
+        } else if let Some(propagation) = propagation(option) {
             parsed.propagation |= propagation;
         } else if let Some((set, flag)) = flag(option) {
             parsed.flags.set(flag, set);
@@ -91,6 +102,35 @@ fn propagation(option: &str) -> Option<MsFlags> {
     })
 }
 
+/// Copy the tree `from` into the directory `to` (for `tmpcopyup`): files,
+/// directories and symlinks, with their modes and owners.
+pub fn copy_up(from: &Path, to: &Path) -> Result<()> {
+    for entry in fs::read_dir(from).with_context(|| format!("read {}", from.display()))? {
+        let entry = entry?;
+        let (source, target) = (entry.path(), to.join(entry.file_name()));
+        let meta = fs::symlink_metadata(&source)?;
+        let kind = meta.file_type();
+        if kind.is_dir() {
+            fs::create_dir(&target)?;
+            copy_up(&source, &target)?;
+        } else if kind.is_symlink() {
+            std::os::unix::fs::symlink(fs::read_link(&source)?, &target)?;
+        } else if kind.is_file() {
+            fs::copy(&source, &target)?;
+        } else {
+            bail!(
+                "tmpcopyup: {} is not a file, directory or symlink",
+                source.display()
+            );
+        }
+        if !kind.is_symlink() {
+            fs::set_permissions(&target, meta.permissions())?;
+        }
+        std::os::unix::fs::lchown(&target, Some(meta.uid()), Some(meta.gid()))?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,6 +151,39 @@ mod tests {
     fn the_last_of_ro_and_rw_wins() {
         assert!(parse(&options("ro,rw")).flags.is_empty());
         assert_eq!(parse(&options("rw,ro")).flags, MsFlags::MS_RDONLY);
+    }
+
+    #[test]
+    fn tmpcopyup_is_ours_not_the_filesystems() {
+        let parsed = parse(&options("nosuid,tmpcopyup,size=1m"));
+        assert!(parsed.copy_up);
+        assert_eq!(parsed.data, "size=1m");
+        assert!(!parse(&options("tmpcopyup,notmpcopyup")).copy_up);
+    }
+
+    #[test]
+    fn podmans_options_are_sorted_out() {
+        let parsed = parse(&options(
+            "nosuid,noexec,newinstance,ptmxmode=0666,mode=0620,gid=5",
+        ));
+        assert_eq!(parsed.flags, MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC);
+        assert_eq!(parsed.data, "newinstance,ptmxmode=0666,mode=0620,gid=5");
+        let bind = parse(&options("bind,rprivate,nosuid,noexec,nodev"));
+        assert!(bind.is_bind() && bind.propagation == MsFlags::MS_PRIVATE | MsFlags::MS_REC);
+    }
+
+    #[test]
+    fn copy_up_copies_files_directories_and_links() {
+        let base = std::env::temp_dir().join(format!("pfs-copy-up-{}", std::process::id()));
+        let (from, to) = (base.join("from"), base.join("to"));
+        fs::create_dir_all(from.join("dir")).unwrap();
+        fs::create_dir_all(&to).unwrap();
+        fs::write(from.join("dir/file"), "x").unwrap();
+        std::os::unix::fs::symlink("dir/file", from.join("link")).unwrap();
+        copy_up(&from, &to).unwrap();
+        assert_eq!(fs::read_to_string(to.join("link")).unwrap(), "x");
+        assert!(fs::symlink_metadata(to.join("link")).unwrap().is_symlink());
+        fs::remove_dir_all(&base).unwrap();
     }
 
     #[test]
