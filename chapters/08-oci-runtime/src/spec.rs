@@ -265,3 +265,10 @@ fn mount_entry(rootfs: &Path, entry: &Mount) -> Result<()> {
     }
     Ok(())
 }
+
+/// The container's cgroup, below each hierarchy's root, as [`layers`]
+/// places it: `delete` removes it, `ps` and `kill --all` list it.
+pub fn cgroup_path(spec: &Spec, id: &str) -> PathBuf {
+    let path = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
+    cgroups_path(path.as_deref(), id)
+}

@@ -183,11 +183,17 @@ pub fn parse_signal(text: &str) -> anyhow::Result<nix::sys::signal::Signal> {
         Ok(number) => Signal::try_from(number).ok(),
         Err(_) => {
             let name = text.to_uppercase();
-            let name = if name.starts_with("SIG") { name } else { format!("SIG{name}") };
+            let name = if name.starts_with("SIG") {
+                name
+            } else {
+                format!("SIG{name}")
+            };
             name.parse::<Signal>().ok()
         }
     };
-    parsed.ok_or_else(|| anyhow::anyhow!("unknown signal {text:?}: use a name (TERM, SIGKILL) or a number"))
+    parsed.ok_or_else(|| {
+        anyhow::anyhow!("unknown signal {text:?}: use a name (TERM, SIGKILL) or a number")
+    })
 }
 
 #[cfg(test)]

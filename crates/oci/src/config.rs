@@ -40,3 +40,11 @@ pub fn load(dir: &Path) -> Result<Bundle> {
     }
     Ok(Bundle { dir, spec, rootfs })
 }
+
+/// Read `exec --process FILE`: a `process` object as in config.json.
+pub fn load_process(file: &Path) -> Result<oci_spec::runtime::Process> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a process (as config.json's)", file.display()))
+}

@@ -4,13 +4,40 @@
 
 use serde_json::{json, Value};
 
-
 /// The options `mount_options::parse` turns into flags or propagation.
 const MOUNT_OPTIONS: [&str; 32] = [
-    "async", "atime", "bind", "dev", "diratime", "dirsync", "exec", "mand", "noatime",
-    "nodev", "nodiratime", "noexec", "nomand", "norelatime", "nostrictatime", "nosuid",
-    "private", "rbind", "relatime", "remount", "ro", "rprivate", "rshared", "rslave",
-    "runbindable", "rw", "shared", "slave", "strictatime", "suid", "sync", "unbindable",
+    "async",
+    "atime",
+    "bind",
+    "dev",
+    "diratime",
+    "dirsync",
+    "exec",
+    "mand",
+    "noatime",
+    "nodev",
+    "nodiratime",
+    "noexec",
+    "nomand",
+    "norelatime",
+    "nostrictatime",
+    "nosuid",
+    "private",
+    "rbind",
+    "relatime",
+    "remount",
+    "ro",
+    "rprivate",
+    "rshared",
+    "rslave",
+    "runbindable",
+    "rw",
+    "shared",
+    "slave",
+    "strictatime",
+    "suid",
+    "sync",
+    "unbindable",
 ];
 
 /// The features document.

@@ -34,7 +34,9 @@ pub fn check_supported(hooks: &Hooks) -> Result<()> {
     ];
     for (kind, list) in inside {
         if list.as_ref().is_some_and(|l| !l.is_empty()) {
-            bail!("hooks.{kind}: not supported (only prestart, createRuntime, poststart, poststop)");
+            bail!(
+                "hooks.{kind}: not supported (only prestart, createRuntime, poststart, poststop)"
+            );
         }
     }
     Ok(())
@@ -62,7 +64,10 @@ pub fn run(hook: &Hook, state: &Value) -> Result<()> {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
         command.env(name, value);
     }
-    let mut child = command.stdin(Stdio::piped()).spawn().context("cannot run it")?;
+    let mut child = command
+        .stdin(Stdio::piped())
+        .spawn()
+        .context("cannot run it")?;
     if let Some(mut stdin) = child.stdin.take() {
         // A hook that does not read its stdin is fine.
         let _ = stdin.write_all(state.to_string().as_bytes());

@@ -10,8 +10,8 @@
 
 pub mod cli;
 pub mod config;
-pub mod mount_options;
 pub mod features;
 pub mod hooks;
 pub mod log;
+pub mod mount_options;
 pub mod state;

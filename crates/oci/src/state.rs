@@ -50,7 +50,12 @@ pub fn dir(root: &Path, id: &str) -> PathBuf {
 
 impl Record {
     /// A new container's record, status `creating`.
-    pub fn new(id: &str, bundle: &Path, cgroup: &Path, annotations: HashMap<String, String>) -> Self {
+    pub fn new(
+        id: &str,
+        bundle: &Path,
+        cgroup: &Path,
+        annotations: HashMap<String, String>,
+    ) -> Self {
         Record {
             id: id.to_string(),
             bundle: bundle.to_path_buf(),
@@ -70,7 +75,10 @@ impl Record {
         let dir = dir(root, &self.id);
         match fs::create_dir(&dir) {
             Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-                bail!("container {} exists already: pick another id, or `delete` it first", self.id)
+                bail!(
+                    "container {} exists already: pick another id, or `delete` it first",
+                    self.id
+                )
             }
             other => other.with_context(|| format!("create {}", dir.display()))?,
         }
@@ -100,7 +108,10 @@ impl Record {
         let file = dir(root, id).join("state.json");
         let text = match fs::read_to_string(&file) {
             Err(e) if e.kind() == ErrorKind::NotFound => {
-                bail!("container {id} does not exist (under --root {})", root.display())
+                bail!(
+                    "container {id} does not exist (under --root {})",
+                    root.display()
+                )
             }
             other => other.with_context(|| format!("read {}", file.display()))?,
         };

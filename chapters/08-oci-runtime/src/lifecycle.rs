@@ -1,0 +1,359 @@
+//! The lifecycle, split as runc splits it: `create` makes the container
+//! and stops its process right before `execve`; `start` lets it go on;
+//! `state`, `kill` and `delete` act on it from its record. Each command is
+//! a new run of `ch08`: what connects them is the state directory.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{ErrorKind, Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use ch01::{explain, Child, Layer, Process};
+use nix::fcntl::OFlag;
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+use oci_spec::runtime::Spec;
+use pfs_oci::cli::{CreateArgs, DeleteArgs, KillArgs, PsArgs};
+use pfs_oci::config::Bundle;
+use pfs_oci::hooks;
+use pfs_oci::state::{self, Record, EXEC_FIFO};
+
+use crate::spec;
+
+// ANCHOR: create
+/// `ch08 create`: the record first, so that `delete --force` can undo a
+/// `create` killed at any point; then the container, stopped at the exec
+/// fifo. Prints nothing: conmon reads our stdout.
+pub fn create(root: &Path, args: &CreateArgs) -> Result<()> {
+    ch01::require_root()?;
+    state::check_id(&args.id)?;
+    let bundle = pfs_oci::config::load(&args.bundle)?;
+    refuse_terminal(&bundle.spec, args.console_socket.as_deref())?;
+    if let Some(hooks) = bundle.spec.hooks() {
+        hooks::check_supported(hooks)?;
+    }
+    let process = spec::process(&bundle.spec)?;
+    let layers = spec::layers(&bundle, &args.id)?;
+    let cgroup = spec::cgroup_path(&bundle.spec, &args.id);
+    let annotations = bundle.spec.annotations().clone().unwrap_or_default();
+    let mut record = Record::new(&args.id, &bundle.dir, &cgroup, annotations);
+    record.reserve(root)?;
+    let created = create_reserved(root, &bundle, &process, layers, &mut record, args);
+    if created.is_err() {
+        let _ = destroy(root, &record);
+    }
+    created
+}
+
+fn create_reserved(
+    root: &Path,
+    bundle: &Bundle,
+    process: &Process,
+    mut layers: Vec<Box<dyn Layer>>,
+    record: &mut Record,
+    args: &CreateArgs,
+) -> Result<()> {
+    let fifo = make_exec_fifo(&state::dir(root, &record.id))?;
+    let (ready_reader, ready_writer) = nix::unistd::pipe2(OFlag::O_CLOEXEC).context("pipe2")?;
+    let hooks = RuntimeHooks {
+        spec: bundle.spec.clone(),
+        state: record.to_state(root),
+    };
+    layers.push(Box::new(hooks));
+    layers.push(Box::new(OutliveRuntime));
+    let ready = ready_writer.as_raw_fd();
+    // Last: every other step of the child is done when it waits for start.
+    layers.push(Box::new(WaitForStart { ready, fifo }));
+    let until = |child, _: &mut UnixStream| wait_until_ready(child, ready_reader, ready_writer);
+    let Child::Running(pid) = ch01::launch(process, &mut layers, until)? else {
+        bail!("the container's process ended before it was ready (it said why above)");
+    };
+    record.pid = Some(pid.as_raw() as u32);
+    record.start_time = state::start_time(pid.as_raw() as u32);
+    record.status = "created".into();
+    record.save(root)?;
+    write_pid_file(args.pid_file.as_ref(), pid)
+}
+// ANCHOR_END: create
+
+/// Terminals (`process.terminal`) are not built yet: say so, not hang.
+fn refuse_terminal(spec: &Spec, console_socket: Option<&Path>) -> Result<()> {
+    let terminal = spec.process().as_ref().and_then(|p| p.terminal());
+    match (terminal, console_socket) {
+        (Some(true), None) => bail!("process.terminal needs --console-socket"),
+        (Some(true), Some(_)) => {
+            bail!("process.terminal: terminals are not supported yet: set it to false (podman: no -t)")
+        }
+        _ => Ok(()),
+    }
+}
+
+// ANCHOR: exec_fifo
+/// The exec fifo: the container's process blocks opening it for writing
+/// until `start` opens it for reading. Mode 0622: the process may have
+/// become another user by then. We keep an `O_PATH` handle, which opens
+/// nothing yet and survives `pivot_root`.
+fn make_exec_fifo(dir: &Path) -> Result<OwnedFd> {
+    let path = dir.join(EXEC_FIFO);
+    explain::step(
+        &format!("mkfifo({path:?}, 0622)"),
+        &format!("mkfifo -m 0622 {}", path.display()),
+    );
+    nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o622))
+        .with_context(|| format!("mkfifo {}", path.display()))?;
+    // The umask took write access away from the others: give it back.
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o622))?;
+    let fifo = OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_PATH)
+        .open(&path)
+        .with_context(|| format!("open {}", path.display()))?;
+    Ok(fifo.into())
+}
+// ANCHOR_END: exec_fifo
+
+// ANCHOR: wait_for_start
+/// The child's last steps before `execve`: tell `create` it is ready, then
+/// wait for `start`.
+struct WaitForStart {
+    /// The write end of `create`'s ready pipe.
+    ready: RawFd,
+    fifo: OwnedFd,
+}
+
+impl Layer for WaitForStart {
+    fn just_before_exec(&mut self) -> Result<()> {
+        // SAFETY: the pipe's write end stays open in the child until execve.
+        let ready = unsafe { std::os::fd::BorrowedFd::borrow_raw(self.ready) };
+        nix::unistd::write(ready, b"r").context("tell create we are ready")?;
+        wait_for_start(&self.fifo)
+    }
+}
+
+/// Open the fifo for writing through our `O_PATH` handle (its path is
+/// outside our root now): the open blocks until `start` opens the other end.
+fn wait_for_start(fifo: &OwnedFd) -> Result<()> {
+    let path = format!("/proc/self/fd/{}", fifo.as_raw_fd());
+    explain::step(
+        &format!("open({path:?}, O_WRONLY)"),
+        "(blocks until `ch08 start` opens the exec fifo)",
+    );
+    let mut fifo = OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .context("open the exec fifo (is /proc mounted in the container?)")?;
+    fifo.write_all(b"0").context("write to the exec fifo")
+}
+
+/// `create`'s side: the child says "r" once it waits for start; if the
+/// pipe closes first, the child failed: collect it.
+fn wait_until_ready(child: Pid, reader: OwnedFd, writer: OwnedFd) -> Result<Child> {
+    drop(writer); // ours: without it, a child that dies reads as EOF
+    let mut ready = [0u8; 1];
+    if File::from(reader)
+        .read(&mut ready)
+        .context("wait for the child")?
+        == 1
+    {
+        return Ok(Child::Running(child));
+    }
+    Ok(Child::Exited(ch01::wait_for_exit(child)?))
+}
+// ANCHOR_END: wait_for_start
+
+// ANCHOR: outlive_runtime
+/// The container outlives `ch08 create`: a session of its own, and no
+/// death signal when we exit (chapter 01 asked for one). Its stdio stays
+/// what our caller gave us: conmon's pipes.
+pub(crate) struct OutliveRuntime;
+
+impl Layer for OutliveRuntime {
+    fn setup_in_child(&mut self) -> Result<()> {
+        explain::step("setsid()", "setsid");
+        nix::unistd::setsid().context("setsid")?;
+        explain::step("prctl(PR_SET_PDEATHSIG, 0)", "(setsid(1) asks for none)");
+        nix::sys::prctl::set_pdeathsig(None).context("prctl(PR_SET_PDEATHSIG)")
+    }
+}
+// ANCHOR_END: outlive_runtime
+
+/// `prestart` and `createRuntime` hooks: in the parent, once the child
+/// exists (its namespaces can be seen in /proc) and before it is released.
+/// A failing hook fails `create`, and chapter 01 undoes everything.
+struct RuntimeHooks {
+    spec: Spec,
+    state: serde_json::Value,
+}
+
+impl Layer for RuntimeHooks {
+    fn setup_from_parent(&mut self, child: Pid) -> Result<()> {
+        self.state["pid"] = child.as_raw().into();
+        hooks::run_all(&self.spec, "prestart", &self.state)?;
+        hooks::run_all(&self.spec, "createRuntime", &self.state)
+    }
+}
+
+// ANCHOR: start
+/// `ch08 start`: only a created container; release it through the fifo.
+pub fn start(root: &Path, id: &str) -> Result<i32> {
+    let record = Record::load(root, id)?;
+    let status = record.status(root);
+    if status != "created" {
+        bail!("container {id} is {status}: only a created container can be started");
+    }
+    let fifo = state::dir(root, id).join(EXEC_FIFO);
+    release(&fifo, &record)?;
+    fs::remove_file(&fifo).with_context(|| format!("remove {}", fifo.display()))?;
+    let bundle = pfs_oci::config::load(&record.bundle)?;
+    hooks::run_all(&bundle.spec, "poststart", &record.to_state(root))?;
+    Ok(0)
+}
+
+/// Open the fifo for reading (without blocking: a process that died
+/// would never open the other end) and read the byte the process writes
+/// once its open returns; it goes on to `execve`.
+fn release(fifo: &Path, record: &Record) -> Result<()> {
+    explain::step(
+        &format!("open({fifo:?}, O_RDONLY)"),
+        &format!("cat {}", fifo.display()),
+    );
+    let mut reader = OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(fifo)
+        .with_context(|| format!("open {}", fifo.display()))?;
+    let mut byte = [0u8; 1];
+    loop {
+        match reader.read(&mut byte) {
+            Ok(1) => return Ok(()),
+            Err(e) if e.kind() != ErrorKind::WouldBlock => {
+                return Err(e).context("read the exec fifo")
+            }
+            _ if !record.is_alive() => {
+                bail!("container {}'s process ended before start", record.id)
+            }
+            _ => std::thread::sleep(Duration::from_millis(1)),
+        }
+    }
+}
+// ANCHOR_END: start
+
+/// `ch08 state`: the runtime spec's state JSON.
+pub fn print_state(root: &Path, id: &str) -> Result<i32> {
+    let record = Record::load(root, id)?;
+    println!("{:#}", record.to_state(root));
+    Ok(0)
+}
+
+// ANCHOR: kill
+/// `ch08 kill ID [SIGNAL]`: to the container's process, or with `--all`
+/// to every process in its cgroup. A recorded PID whose start time has
+/// changed is another process now: never signal it.
+pub fn kill(root: &Path, args: &KillArgs) -> Result<i32> {
+    let record = Record::load(root, &args.id)?;
+    let signal = pfs_oci::cli::parse_signal(&args.signal)?;
+    let Some(pid) = record.pid.filter(|_| record.is_alive()) else {
+        // "container not running": the words containerd and podman look for.
+        bail!("cannot signal {}: container not running", args.id);
+    };
+    let pids = if args.all {
+        state::cgroup_pids(&record.cgroup)
+    } else {
+        vec![pid]
+    };
+    for pid in pids {
+        send(pid, signal)?;
+    }
+    Ok(0)
+}
+
+fn send(pid: u32, signal: Signal) -> Result<()> {
+    explain::step(
+        &format!("kill({pid}, {signal})"),
+        &format!("kill -{signal} {pid}"),
+    );
+    match nix::sys::signal::kill(Pid::from_raw(pid as i32), signal) {
+        Ok(()) | Err(nix::errno::Errno::ESRCH) => Ok(()), // gone meanwhile
+        Err(e) => Err(e).with_context(|| format!("kill {pid}")),
+    }
+}
+// ANCHOR_END: kill
+
+// ANCHOR: delete
+/// `ch08 delete [--force] ID`: a running container needs `--force`; a
+/// created one is killed, as runc does. With `--force`, an unknown id is
+/// no error.
+pub fn delete(root: &Path, args: &DeleteArgs) -> Result<i32> {
+    let dir = state::dir(root, &args.id);
+    if args.force && state::check_id(&args.id).is_ok() && !dir.exists() {
+        return Ok(0);
+    }
+    let record = Record::load(root, &args.id)?;
+    if record.status(root) == "running" && !args.force {
+        bail!(
+            "container {} is running: stop it first (kill), or use delete --force",
+            args.id
+        );
+    }
+    destroy(root, &record)?;
+    Ok(0)
+}
+
+/// Undo all a container made, whatever moment `create` reached: its
+/// process, its cgroup (chapter 05), then the poststop hooks and the record.
+fn destroy(root: &Path, record: &Record) -> Result<()> {
+    if let Some(pid) = record.pid.filter(|_| record.is_alive()) {
+        send(pid, Signal::SIGKILL)?;
+        if !pfs_state::process::wait_until_gone(&[pid], Duration::from_secs(10)) {
+            bail!("container {}'s process {pid} does not die", record.id);
+        }
+    }
+    let group = ch05::new_group_at(ch05::detect_version()?, &record.cgroup);
+    {
+        let _lock = pfs_state::lock("cgroups")?;
+        group.remove()?;
+    }
+    if record.status != "creating" {
+        poststop(root, record);
+    }
+    fs::remove_dir_all(state::dir(root, &record.id)).context("remove the state directory")
+}
+// ANCHOR_END: delete
+
+/// Poststop hooks only warn when they fail (runc): the container is gone.
+fn poststop(root: &Path, record: &Record) {
+    let ran = pfs_oci::config::load(&record.bundle)
+        .and_then(|b| hooks::run_all(&b.spec, "poststop", &record.to_state(root)));
+    if let Err(e) = ran {
+        eprintln!("{}: warning: {e:#}", ch01::program_name());
+    }
+}
+
+/// `ch08 ps [--format json] ID`: the PIDs in the container's cgroup.
+pub fn ps(root: &Path, args: &PsArgs) -> Result<i32> {
+    let record = Record::load(root, &args.id)?;
+    let pids = state::cgroup_pids(&record.cgroup);
+    match args.format.as_str() {
+        "json" => println!("{}", serde_json::json!(pids)),
+        "table" => {
+            println!("PID\tCMD");
+            for pid in pids {
+                println!("{pid}\t{}", pfs_state::process::command_line_of(pid));
+            }
+        }
+        other => bail!("ps --format {other}: use table or json"),
+    }
+    Ok(0)
+}
+
+/// The pid file, when asked for.
+pub(crate) fn write_pid_file(file: Option<&PathBuf>, pid: Pid) -> Result<()> {
+    match file {
+        Some(file) => state::write_atomically(file, &pid.to_string()),
+        None => Ok(()),
+    }
+}
