@@ -26,6 +26,7 @@ PACKAGES=(
     libseccomp-dev                       # the seccomp filter of the hardening chapter
     docker-registry skopeo umoci         # a local registry and OCI images for the pull tests
     shellcheck                           # scripts/test.sh lints the scripts
+    golang-github-opencontainers-specs-dev python3-jsonschema # ch08 state against the spec's schema
 )
 # scripts/bench.sh (not run in CI) and the peers it times.
 BENCH_PACKAGES=(hyperfine podman runc crun catatonit)
