@@ -23,11 +23,11 @@ pub fn main(cli: &Cli) -> Result<i32> {
         Command::Create(args) => lifecycle::create(root, args).map(|()| 0),
         Command::Start(args) => lifecycle::start(root, &args.id),
         Command::Run(args) => run(args),
-        Command::State(args) => lifecycle::print_state(root, &args.id),
+        Command::State(args) => pfs_oci::state::print_state(root, &args.id),
         Command::Kill(args) => lifecycle::kill(root, args),
         Command::Delete(args) => lifecycle::delete(root, args),
         Command::Exec(args) => exec::exec(root, args),
-        Command::Ps(args) => lifecycle::ps(root, args),
+        Command::Ps(args) => pfs_oci::state::print_ps(root, &args.id, &args.format),
         Command::Features => {
             println!("{:#}", pfs_oci::features::document());
             Ok(0)

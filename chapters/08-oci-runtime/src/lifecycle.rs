@@ -4,20 +4,21 @@
 //! a new run of `ch08`: what connects them is the state directory.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{ErrorKind, Read, Write};
+use std::io::Read;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use ch01::{explain, Child, Layer, Process};
-use nix::fcntl::OFlag;
+use ch01::{explain, Child, Layer};
+use nix::fcntl::{open, OFlag};
 use nix::sys::signal::Signal;
+use nix::sys::stat::Mode;
 use nix::unistd::Pid;
 use oci_spec::runtime::Spec;
-use pfs_oci::cli::{CreateArgs, DeleteArgs, KillArgs, PsArgs};
+use pfs_oci::cli::{CreateArgs, DeleteArgs, KillArgs};
 use pfs_oci::config::Bundle;
 use pfs_oci::hooks;
 use pfs_oci::state::{self, Record, EXEC_FIFO};
@@ -32,17 +33,12 @@ pub fn create(root: &Path, args: &CreateArgs) -> Result<()> {
     ch01::require_root()?;
     state::check_id(&args.id)?;
     let bundle = pfs_oci::config::load(&args.bundle)?;
-    refuse_terminal(&bundle.spec, args.console_socket.as_deref())?;
-    if let Some(hooks) = bundle.spec.hooks() {
-        hooks::check_supported(hooks)?;
-    }
-    let process = spec::process(&bundle.spec)?;
-    let layers = spec::layers(&bundle, &args.id)?;
+    pfs_oci::config::check_for_create(&bundle.spec, args.console_socket.as_deref())?;
     let cgroup = spec::cgroup_path(&bundle.spec, &args.id);
     let annotations = bundle.spec.annotations().clone().unwrap_or_default();
     let mut record = Record::new(&args.id, &bundle.dir, &cgroup, annotations);
     record.reserve(root)?;
-    let created = create_reserved(root, &bundle, &process, layers, &mut record, args);
+    let created = create_reserved(root, &bundle, &mut record, args.pid_file.as_deref());
     if created.is_err() {
         let _ = destroy(root, &record);
     }
@@ -52,45 +48,31 @@ pub fn create(root: &Path, args: &CreateArgs) -> Result<()> {
 fn create_reserved(
     root: &Path,
     bundle: &Bundle,
-    process: &Process,
-    mut layers: Vec<Box<dyn Layer>>,
     record: &mut Record,
-    args: &CreateArgs,
+    pid_file: Option<&Path>,
 ) -> Result<()> {
+    let process = spec::process(&bundle.spec)?;
+    let mut layers = spec::layers(bundle, &record.id)?;
     let fifo = make_exec_fifo(&state::dir(root, &record.id))?;
     let (ready_reader, ready_writer) = nix::unistd::pipe2(OFlag::O_CLOEXEC).context("pipe2")?;
-    let hooks = RuntimeHooks {
+    let state = record.to_state(root);
+    layers.push(Box::new(RuntimeHooks {
         spec: bundle.spec.clone(),
-        state: record.to_state(root),
-    };
-    layers.push(Box::new(hooks));
+        state,
+    }));
     layers.push(Box::new(OutliveRuntime));
     let ready = ready_writer.as_raw_fd();
     // Last: every other step of the child is done when it waits for start.
     layers.push(Box::new(WaitForStart { ready, fifo }));
     let until = |child, _: &mut UnixStream| wait_until_ready(child, ready_reader, ready_writer);
-    let Child::Running(pid) = ch01::launch(process, &mut layers, until)? else {
+    let Child::Running(pid) = ch01::launch(&process, &mut layers, until)? else {
         bail!("the container's process ended before it was ready (it said why above)");
     };
-    record.pid = Some(pid.as_raw() as u32);
-    record.start_time = state::start_time(pid.as_raw() as u32);
-    record.status = "created".into();
+    record.created(pid.as_raw() as u32);
     record.save(root)?;
-    write_pid_file(args.pid_file.as_ref(), pid)
+    state::write_pid_file(pid_file, pid.as_raw())
 }
 // ANCHOR_END: create
-
-/// Terminals (`process.terminal`) are not built yet: say so, not hang.
-fn refuse_terminal(spec: &Spec, console_socket: Option<&Path>) -> Result<()> {
-    let terminal = spec.process().as_ref().and_then(|p| p.terminal());
-    match (terminal, console_socket) {
-        (Some(true), None) => bail!("process.terminal needs --console-socket"),
-        (Some(true), Some(_)) => {
-            bail!("process.terminal: terminals are not supported yet: set it to false (podman: no -t)")
-        }
-        _ => Ok(()),
-    }
-}
 
 // ANCHOR: exec_fifo
 /// The exec fifo: the container's process blocks opening it for writing
@@ -103,16 +85,11 @@ fn make_exec_fifo(dir: &Path) -> Result<OwnedFd> {
         &format!("mkfifo({path:?}, 0622)"),
         &format!("mkfifo -m 0622 {}", path.display()),
     );
-    nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o622))
-        .with_context(|| format!("mkfifo {}", path.display()))?;
+    nix::unistd::mkfifo(&path, Mode::from_bits_truncate(0o622)).context("mkfifo")?;
     // The umask took write access away from the others: give it back.
     fs::set_permissions(&path, fs::Permissions::from_mode(0o622))?;
-    let fifo = OpenOptions::new()
-        .read(true)
-        .custom_flags(nix::libc::O_PATH)
-        .open(&path)
-        .with_context(|| format!("open {}", path.display()))?;
-    Ok(fifo.into())
+    Ok(open(&path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
+        .context("open the exec fifo")?)
 }
 // ANCHOR_END: exec_fifo
 
@@ -142,11 +119,14 @@ fn wait_for_start(fifo: &OwnedFd) -> Result<()> {
         &format!("open({path:?}, O_WRONLY)"),
         "(blocks until `ch08 start` opens the exec fifo)",
     );
-    let mut fifo = OpenOptions::new()
-        .write(true)
-        .open(&path)
-        .context("open the exec fifo (is /proc mounted in the container?)")?;
-    fifo.write_all(b"0").context("write to the exec fifo")
+    let fifo = open(
+        path.as_str(),
+        OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .context("open the exec fifo (is /proc mounted in the container?)")?;
+    nix::unistd::write(&fifo, b"0").context("write to the exec fifo")?;
+    Ok(())
 }
 
 /// `create`'s side: the child says "r" once it waits for start; if the
@@ -154,14 +134,13 @@ fn wait_for_start(fifo: &OwnedFd) -> Result<()> {
 fn wait_until_ready(child: Pid, reader: OwnedFd, writer: OwnedFd) -> Result<Child> {
     drop(writer); // ours: without it, a child that dies reads as EOF
     let mut ready = [0u8; 1];
-    if File::from(reader)
+    match File::from(reader)
         .read(&mut ready)
         .context("wait for the child")?
-        == 1
     {
-        return Ok(Child::Running(child));
+        1 => Ok(Child::Running(child)),
+        _ => Ok(Child::Exited(ch01::wait_for_exit(child)?)),
     }
-    Ok(Child::Exited(ch01::wait_for_exit(child)?))
 }
 // ANCHOR_END: wait_for_start
 
@@ -226,28 +205,10 @@ fn release(fifo: &Path, record: &Record) -> Result<()> {
         .custom_flags(nix::libc::O_NONBLOCK)
         .open(fifo)
         .with_context(|| format!("open {}", fifo.display()))?;
-    let mut byte = [0u8; 1];
-    loop {
-        match reader.read(&mut byte) {
-            Ok(1) => return Ok(()),
-            Err(e) if e.kind() != ErrorKind::WouldBlock => {
-                return Err(e).context("read the exec fifo")
-            }
-            _ if !record.is_alive() => {
-                bail!("container {}'s process ended before start", record.id)
-            }
-            _ => std::thread::sleep(Duration::from_millis(1)),
-        }
-    }
+    state::read_byte_while(&mut reader, || record.is_alive())
+        .with_context(|| format!("start {}", record.id))
 }
 // ANCHOR_END: start
-
-/// `ch08 state`: the runtime spec's state JSON.
-pub fn print_state(root: &Path, id: &str) -> Result<i32> {
-    let record = Record::load(root, id)?;
-    println!("{:#}", record.to_state(root));
-    Ok(0)
-}
 
 // ANCHOR: kill
 /// `ch08 kill ID [SIGNAL]`: to the container's process, or with `--all`
@@ -260,26 +221,11 @@ pub fn kill(root: &Path, args: &KillArgs) -> Result<i32> {
         // "container not running": the words containerd and podman look for.
         bail!("cannot signal {}: container not running", args.id);
     };
-    let pids = if args.all {
-        state::cgroup_pids(&record.cgroup)
-    } else {
-        vec![pid]
-    };
-    for pid in pids {
-        send(pid, signal)?;
+    let all = args.all.then(|| state::cgroup_pids(&record.cgroup));
+    for pid in all.unwrap_or(vec![pid]) {
+        state::signal(pid, signal)?;
     }
     Ok(0)
-}
-
-fn send(pid: u32, signal: Signal) -> Result<()> {
-    explain::step(
-        &format!("kill({pid}, {signal})"),
-        &format!("kill -{signal} {pid}"),
-    );
-    match nix::sys::signal::kill(Pid::from_raw(pid as i32), signal) {
-        Ok(()) | Err(nix::errno::Errno::ESRCH) => Ok(()), // gone meanwhile
-        Err(e) => Err(e).with_context(|| format!("kill {pid}")),
-    }
 }
 // ANCHOR_END: kill
 
@@ -307,7 +253,7 @@ pub fn delete(root: &Path, args: &DeleteArgs) -> Result<i32> {
 /// process, its cgroup (chapter 05), then the poststop hooks and the record.
 fn destroy(root: &Path, record: &Record) -> Result<()> {
     if let Some(pid) = record.pid.filter(|_| record.is_alive()) {
-        send(pid, Signal::SIGKILL)?;
+        state::signal(pid, Signal::SIGKILL)?;
         if !pfs_state::process::wait_until_gone(&[pid], Duration::from_secs(10)) {
             bail!("container {}'s process {pid} does not die", record.id);
         }
@@ -318,42 +264,8 @@ fn destroy(root: &Path, record: &Record) -> Result<()> {
         group.remove()?;
     }
     if record.status != "creating" {
-        poststop(root, record);
+        hooks::run_poststop(&record.bundle, &record.to_state(root));
     }
     fs::remove_dir_all(state::dir(root, &record.id)).context("remove the state directory")
 }
 // ANCHOR_END: delete
-
-/// Poststop hooks only warn when they fail (runc): the container is gone.
-fn poststop(root: &Path, record: &Record) {
-    let ran = pfs_oci::config::load(&record.bundle)
-        .and_then(|b| hooks::run_all(&b.spec, "poststop", &record.to_state(root)));
-    if let Err(e) = ran {
-        eprintln!("{}: warning: {e:#}", ch01::program_name());
-    }
-}
-
-/// `ch08 ps [--format json] ID`: the PIDs in the container's cgroup.
-pub fn ps(root: &Path, args: &PsArgs) -> Result<i32> {
-    let record = Record::load(root, &args.id)?;
-    let pids = state::cgroup_pids(&record.cgroup);
-    match args.format.as_str() {
-        "json" => println!("{}", serde_json::json!(pids)),
-        "table" => {
-            println!("PID\tCMD");
-            for pid in pids {
-                println!("{pid}\t{}", pfs_state::process::command_line_of(pid));
-            }
-        }
-        other => bail!("ps --format {other}: use table or json"),
-    }
-    Ok(0)
-}
-
-/// The pid file, when asked for.
-pub(crate) fn write_pid_file(file: Option<&PathBuf>, pid: Pid) -> Result<()> {
-    match file {
-        Some(file) => state::write_atomically(file, &pid.to_string()),
-        None => Ok(()),
-    }
-}

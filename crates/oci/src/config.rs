@@ -48,3 +48,47 @@ pub fn load_process(file: &Path) -> Result<oci_spec::runtime::Process> {
     serde_json::from_str(&text)
         .with_context(|| format!("{} is not a process (as config.json's)", file.display()))
 }
+
+/// What `create` cannot do, refused before anything is made.
+pub fn check_for_create(spec: &Spec, console_socket: Option<&Path>) -> Result<()> {
+    check_terminal(spec, console_socket)?;
+    match spec.hooks() {
+        Some(hooks) => crate::hooks::check_supported(hooks),
+        None => Ok(()),
+    }
+}
+
+/// Terminals (`process.terminal`) are not built yet: say so, not hang.
+pub fn check_terminal(spec: &Spec, console_socket: Option<&Path>) -> Result<()> {
+    let terminal = spec.process().as_ref().and_then(|p| p.terminal());
+    match (terminal, console_socket) {
+        (Some(true), None) => bail!("process.terminal needs --console-socket"),
+        (Some(true), Some(_)) => {
+            bail!("process.terminal: terminals are not supported yet: set it to false (podman: no -t)")
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The spec `exec` runs: the container's, with its process replaced by
+/// `process_file` (`--process`), or by the command words with the
+/// container's environment, working directory and user.
+pub fn exec_spec(bundle: &Path, args: &crate::cli::ExecArgs) -> Result<Spec> {
+    if args.tty {
+        bail!("exec --tty: terminals are not supported yet (run it without -t)");
+    }
+    let (process_file, command) = (args.process.as_deref(), &args.command);
+    let mut spec = load(bundle)?.spec;
+    let process = match process_file {
+        Some(file) => load_process(file)?,
+        None if command.is_empty() => bail!("exec: give a command, or --process FILE"),
+        None => {
+            let mut process = spec.process().clone().unwrap_or_default();
+            process.set_args(Some(command.to_vec()));
+            process
+        }
+    };
+    spec.set_process(Some(process));
+    check_terminal(&spec, None)?;
+    Ok(spec)
+}

@@ -4,6 +4,7 @@
 //! error.
 
 use std::io::Write;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -48,6 +49,15 @@ pub fn run_all(spec: &Spec, kind: &str, state: &Value) -> Result<()> {
         run(hook, state).with_context(|| format!("hooks.{kind}: {}", hook.path().display()))?;
     }
     Ok(())
+}
+
+/// `poststop`, from `delete`: a failure is only a warning (runc), the
+/// container is gone already.
+pub fn run_poststop(bundle: &Path, state: &Value) {
+    let ran = crate::config::load(bundle).and_then(|b| run_all(&b.spec, "poststop", state));
+    if let Err(e) = ran {
+        eprintln!("{}: warning: {e:#}", pfs_cli::program_name());
+    }
 }
 
 /// Run one hook: `path` with `args` (args[0] is its argv[0]) and exactly

@@ -130,6 +130,13 @@ impl Record {
         })
     }
 
+    /// The process is made and waits for `start`.
+    pub fn created(&mut self, pid: u32) {
+        self.pid = Some(pid);
+        self.start_time = start_time(pid);
+        self.status = "created".into();
+    }
+
     /// The record's process still runs (and is the same process).
     pub fn is_alive(&self) -> bool {
         match (self.pid, self.start_time) {
@@ -205,6 +212,64 @@ pub fn cgroup_pids(path: &Path) -> Vec<u32> {
     let procs = hierarchy.join(path).join("cgroup.procs");
     let text = fs::read_to_string(procs).unwrap_or_default();
     text.lines().filter_map(|l| l.trim().parse().ok()).collect()
+}
+
+/// Write the pid file, when asked for.
+pub fn write_pid_file(file: Option<&Path>, pid: i32) -> Result<()> {
+    match file {
+        Some(file) => write_atomically(file, &pid.to_string()),
+        None => Ok(()),
+    }
+}
+
+/// Send `signal` to `pid`; one that is gone meanwhile is no error.
+pub fn signal(pid: u32, signal: nix::sys::signal::Signal) -> Result<()> {
+    pfs_cli::explain::step(
+        &format!("kill({pid}, {signal})"),
+        &format!("kill -{signal} {pid}"),
+    );
+    match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal) {
+        Ok(()) | Err(nix::errno::Errno::ESRCH) => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("kill {pid}")),
+    }
+}
+
+/// `ch08 state ID`: the runtime spec's state JSON.
+pub fn print_state(root: &Path, id: &str) -> Result<i32> {
+    println!("{:#}", Record::load(root, id)?.to_state(root));
+    Ok(0)
+}
+
+/// `ch08 ps ID`: the PIDs in the container's cgroup, as a JSON array
+/// (containerd asks so) or a table.
+pub fn print_ps(root: &Path, id: &str, format: &str) -> Result<i32> {
+    let pids = cgroup_pids(&Record::load(root, id)?.cgroup);
+    match format {
+        "json" => println!("{}", json!(pids)),
+        "table" => {
+            println!("PID\tCMD");
+            for &pid in &pids {
+                println!("{pid}\t{}", pfs_state::process::command_line_of(pid));
+            }
+        }
+        other => bail!("ps --format {other}: use table or json"),
+    }
+    Ok(0)
+}
+
+/// Read the one byte a fifo's writer sends, polling (the fifo is open
+/// without blocking) for as long as `writer_lives`.
+pub fn read_byte_while(fifo: &mut std::fs::File, writer_lives: impl Fn() -> bool) -> Result<()> {
+    use std::io::Read;
+    let mut byte = [0u8; 1];
+    loop {
+        match fifo.read(&mut byte) {
+            Ok(1) => return Ok(()),
+            Err(e) if e.kind() != ErrorKind::WouldBlock => return Err(e).context("read the fifo"),
+            _ if !writer_lives() => bail!("the process ended before it was released"),
+            _ => std::thread::sleep(std::time::Duration::from_millis(1)),
+        }
+    }
 }
 
 #[cfg(test)]
