@@ -24,10 +24,7 @@ pub fn exec(root: &Path, args: &ExecArgs) -> Result<i32> {
     let record = Record::load(root, &args.id)?;
     let status = record.status(root);
     let (Some(pid), "created" | "running") = (record.pid, status) else {
-        bail!(
-            "container {} is {status}: exec needs a running container",
-            args.id
-        );
+        bail!("container {} is {status}: exec needs it running", args.id);
     };
     let process = spec::process(&pfs_oci::config::exec_spec(&record.bundle, args)?)?;
     let group = ch05::new_group_at(ch05::detect_version()?, &record.cgroup);

@@ -28,10 +28,7 @@ pub fn main(cli: &Cli) -> Result<i32> {
         Command::Delete(args) => lifecycle::delete(root, args),
         Command::Exec(args) => exec::exec(root, args),
         Command::Ps(args) => pfs_oci::state::print_ps(root, &args.id, &args.format),
-        Command::Features => {
-            println!("{:#}", pfs_oci::features::document());
-            Ok(0)
-        }
+        Command::Features => pfs_oci::features::print(),
     }
 }
 

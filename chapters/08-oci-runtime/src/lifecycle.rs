@@ -38,19 +38,15 @@ pub fn create(root: &Path, args: &CreateArgs) -> Result<()> {
     let annotations = bundle.spec.annotations().clone().unwrap_or_default();
     let mut record = Record::new(&args.id, &bundle.dir, &cgroup, annotations);
     record.reserve(root)?;
-    let created = create_reserved(root, &bundle, &mut record, args.pid_file.as_deref());
+    let created = make(root, &bundle, &mut record, args.pid_file.as_deref());
     if created.is_err() {
         let _ = destroy(root, &record);
     }
     created
 }
 
-fn create_reserved(
-    root: &Path,
-    bundle: &Bundle,
-    record: &mut Record,
-    pid_file: Option<&Path>,
-) -> Result<()> {
+/// The container itself, once its record exists.
+fn make(root: &Path, bundle: &Bundle, record: &mut Record, pid_file: Option<&Path>) -> Result<()> {
     let process = spec::process(&bundle.spec)?;
     let mut layers = spec::layers(bundle, &record.id)?;
     let fifo = make_exec_fifo(&state::dir(root, &record.id))?;
@@ -88,8 +84,7 @@ fn make_exec_fifo(dir: &Path) -> Result<OwnedFd> {
     nix::unistd::mkfifo(&path, Mode::from_bits_truncate(0o622)).context("mkfifo")?;
     // The umask took write access away from the others: give it back.
     fs::set_permissions(&path, fs::Permissions::from_mode(0o622))?;
-    Ok(open(&path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
-        .context("open the exec fifo")?)
+    open(&path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty()).context("open the exec fifo")
 }
 // ANCHOR_END: exec_fifo
 
@@ -234,14 +229,12 @@ pub fn kill(root: &Path, args: &KillArgs) -> Result<i32> {
 /// created one is killed, as runc does. With `--force`, an unknown id is
 /// no error.
 pub fn delete(root: &Path, args: &DeleteArgs) -> Result<i32> {
-    let dir = state::dir(root, &args.id);
-    if args.force && state::check_id(&args.id).is_ok() && !dir.exists() {
+    let Some(record) = Record::load_unless_forced(root, &args.id, args.force)? else {
         return Ok(0);
-    }
-    let record = Record::load(root, &args.id)?;
+    };
     if record.status(root) == "running" && !args.force {
         bail!(
-            "container {} is running: stop it first (kill), or use delete --force",
+            "container {} is running: kill it first, or delete --force",
             args.id
         );
     }
@@ -259,10 +252,7 @@ fn destroy(root: &Path, record: &Record) -> Result<()> {
         }
     }
     let group = ch05::new_group_at(ch05::detect_version()?, &record.cgroup);
-    {
-        let _lock = pfs_state::lock("cgroups")?;
-        group.remove()?;
-    }
+    pfs_state::lock("cgroups").and_then(|_lock| group.remove())?;
     if record.status != "creating" {
         hooks::run_poststop(&record.bundle, &record.to_state(root));
     }

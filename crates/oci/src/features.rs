@@ -40,6 +40,12 @@ const MOUNT_OPTIONS: [&str; 32] = [
     "unbindable",
 ];
 
+/// `ch08 features`.
+pub fn print() -> anyhow::Result<i32> {
+    println!("{:#}", document());
+    Ok(0)
+}
+
 /// The features document.
 pub fn document() -> Value {
     json!({

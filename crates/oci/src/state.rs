@@ -137,6 +137,14 @@ impl Record {
         self.status = "created".into();
     }
 
+    /// For `delete`: with `force`, an unknown id is nothing to do (runc).
+    pub fn load_unless_forced(root: &Path, id: &str, force: bool) -> Result<Option<Record>> {
+        if force && check_id(id).is_ok() && !dir(root, id).exists() {
+            return Ok(None);
+        }
+        Record::load(root, id).map(Some)
+    }
+
     /// The record's process still runs (and is the same process).
     pub fn is_alive(&self) -> bool {
         match (self.pid, self.start_time) {
