@@ -225,16 +225,17 @@ pub fn kill(root: &Path, args: &KillArgs) -> Result<i32> {
 // ANCHOR_END: kill
 
 // ANCHOR: delete
-/// `ch08 delete [--force] ID`: a running container needs `--force`; a
-/// created one is killed, as runc does. With `--force`, an unknown id is
-/// no error.
+/// `ch08 delete [--force] ID`: a running container needs `--force`, and
+/// so does one still `creating` (its `create` may be at work); a created
+/// one is killed, as runc does. With `--force`, an unknown id is no error.
 pub fn delete(root: &Path, args: &DeleteArgs) -> Result<i32> {
     let Some(record) = Record::load_unless_forced(root, &args.id, args.force)? else {
         return Ok(0);
     };
-    if record.status(root) == "running" && !args.force {
+    let status = record.status(root);
+    if matches!(status, "running" | "creating") && !args.force {
         bail!(
-            "container {} is running: kill it first, or delete --force",
+            "container {} is {status}: kill it first, or delete --force",
             args.id
         );
     }

@@ -324,6 +324,8 @@ fn a_create_killed_at_any_step_is_undone_by_delete_force() {
             "{point}: no record written before the steps"
         );
         assert_eq!(c.state()["status"], "creating", "{point}");
+        let unforced = c.ch08(&["delete", "ID"]);
+        assert!(error_line(&unforced).contains("--force"), "{point}");
         c.ok(&["delete", "--force", "ID"]);
         c.assert_nothing_left(&before);
         assert!(
