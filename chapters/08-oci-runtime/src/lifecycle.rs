@@ -17,11 +17,10 @@ use nix::fcntl::{open, OFlag};
 use nix::sys::signal::Signal;
 use nix::sys::stat::Mode;
 use nix::unistd::Pid;
-use oci_spec::runtime::Spec;
 use pfs_oci::cli::{CreateArgs, DeleteArgs, KillArgs};
 use pfs_oci::config::Bundle;
-use pfs_oci::hooks;
 use pfs_oci::state::{self, Record, EXEC_FIFO};
+use pfs_oci::{console, hooks};
 
 use crate::spec;
 
@@ -38,25 +37,24 @@ pub fn create(root: &Path, args: &CreateArgs) -> Result<()> {
     let annotations = bundle.spec.annotations().clone().unwrap_or_default();
     let mut record = Record::new(&args.id, &bundle.dir, &cgroup, annotations);
     record.reserve(root)?;
-    let created = make(root, &bundle, &mut record, args.pid_file.as_deref());
-    if created.is_err() {
+    make(root, &bundle, &mut record, args).inspect_err(|_| {
         let _ = destroy(root, &record);
-    }
-    created
+    })
 }
 
 /// The container itself, once its record exists.
-fn make(root: &Path, bundle: &Bundle, record: &mut Record, pid_file: Option<&Path>) -> Result<()> {
+fn make(root: &Path, bundle: &Bundle, record: &mut Record, args: &CreateArgs) -> Result<()> {
     let process = spec::process(&bundle.spec)?;
     let mut layers = spec::layers(bundle, &record.id)?;
     let fifo = make_exec_fifo(&state::dir(root, &record.id))?;
     let (ready_reader, ready_writer) = nix::unistd::pipe2(OFlag::O_CLOEXEC).context("pipe2")?;
+    // prestart and createRuntime hooks run once the child exists (moment 2).
     let state = record.to_state(root);
-    layers.push(Box::new(RuntimeHooks {
-        spec: bundle.spec.clone(),
-        state,
-    }));
+    layers.push(Box::new(hooks::RuntimeHooks::new(&bundle.spec, state)));
     layers.push(Box::new(OutliveRuntime));
+    if let Some(socket) = console::connect_for(&bundle.spec, args)? {
+        layers.push(Box::new(Console(socket)));
+    }
     let ready = ready_writer.as_raw_fd();
     // Last: every other step of the child is done when it waits for start.
     layers.push(Box::new(WaitForStart { ready, fifo }));
@@ -66,7 +64,7 @@ fn make(root: &Path, bundle: &Bundle, record: &mut Record, pid_file: Option<&Pat
     };
     record.created(pid.as_raw() as u32);
     record.save(root)?;
-    state::write_pid_file(pid_file, pid.as_raw())
+    state::write_pid_file(args.pid_file.as_deref(), pid.as_raw())
 }
 // ANCHOR_END: create
 
@@ -155,21 +153,34 @@ impl Layer for OutliveRuntime {
 }
 // ANCHOR_END: outlive_runtime
 
-/// `prestart` and `createRuntime` hooks: in the parent, once the child
-/// exists (its namespaces can be seen in /proc) and before it is released.
-/// A failing hook fails `create`, and chapter 01 undoes everything.
-struct RuntimeHooks {
-    spec: Spec,
-    state: serde_json::Value,
-}
+// ANCHOR: console
+/// `process.terminal`: a terminal of the container's own, made from its
+/// devpts after the mounts; the master end goes to our caller over the
+/// socket we connected to before the pivot; the slave end becomes the
+/// process's controlling terminal and stdio.
+struct Console(UnixStream);
 
-impl Layer for RuntimeHooks {
-    fn setup_from_parent(&mut self, child: Pid) -> Result<()> {
-        self.state["pid"] = child.as_raw().into();
-        hooks::run_all(&self.spec, "prestart", &self.state)?;
-        hooks::run_all(&self.spec, "createRuntime", &self.state)
+impl Layer for Console {
+    fn setup_in_child(&mut self) -> Result<()> {
+        let (master, terminal) = console::open_pty()?;
+        console::send_master(&self.0, &master)?;
+        make_controlling_terminal(&terminal)
     }
 }
+
+/// We lead a session (setsid, above) with no terminal: TIOCSCTTY makes
+/// this one ours, so Ctrl-C on it signals the container's processes.
+fn make_controlling_terminal(terminal: &OwnedFd) -> Result<()> {
+    explain::step("ioctl(pty, TIOCSCTTY); dup2(pty, 0/1/2)", "setsid --ctty");
+    // SAFETY: an ioctl on a descriptor we own.
+    if unsafe { nix::libc::ioctl(terminal.as_raw_fd(), nix::libc::TIOCSCTTY, 0) } < 0 {
+        return Err(std::io::Error::last_os_error()).context("ioctl(TIOCSCTTY)");
+    }
+    nix::unistd::dup2_stdin(terminal)?;
+    nix::unistd::dup2_stdout(terminal)?;
+    Ok(nix::unistd::dup2_stderr(terminal)?)
+}
+// ANCHOR_END: console
 
 // ANCHOR: start
 /// `ch08 start`: only a created container; release it through the fifo.

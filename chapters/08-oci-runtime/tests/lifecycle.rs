@@ -30,7 +30,7 @@ impl Container {
         let bin = dir.path().join("bundle/rootfs/bin");
         fs::create_dir_all(&bin).unwrap();
         fs::copy("/bin/busybox", bin.join("busybox")).expect("copy /bin/busybox (busybox-static)");
-        for applet in ["sh", "sleep", "echo", "cat", "hostname", "true", "readlink"] {
+        for applet in ["sh", "sleep", "echo", "cat", "hostname", "true", "tty"] {
             std::os::unix::fs::symlink("busybox", bin.join(applet)).unwrap();
         }
         fs::create_dir_all(dir.path().join("bundle/rootfs/proc")).unwrap();
@@ -546,4 +546,66 @@ fn features_and_version_say_what_we_are() {
         version.starts_with("ch08 version 0.1.0\nspec: 1."),
         "{version}"
     );
+}
+
+#[test]
+fn a_terminal_is_sent_over_the_console_socket_as_conmon_asks() {
+    require_root();
+    let before = HostState::capture();
+    let c = Container::new("tty", "exec sh");
+    let mut config = config("exec sh");
+    config["process"]["terminal"] = json!(true);
+    let devpts = json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+                        "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]});
+    config["mounts"].as_array_mut().unwrap().push(devpts);
+    c.write_config(&config);
+    let bundle = c.bundle();
+    let bundle = bundle.to_str().unwrap();
+    let no_socket = c.ch08(&["create", "--bundle", bundle, "ID"]);
+    assert!(error_line(&no_socket).contains("--console-socket"));
+    c.assert_nothing_left(&before);
+
+    // Play conmon: listen, receive the master end, type into it.
+    let socket = c.path("console.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let socket = socket.to_str().unwrap();
+    c.ok(&[
+        "create",
+        "--bundle",
+        bundle,
+        "--console-socket",
+        socket,
+        "ID",
+    ]);
+    let master = pfs_oci::console::receive_master(&listener).expect("no terminal received");
+    c.ok(&["start", "ID"]);
+    let mut terminal = fs::File::from(master);
+    let mut reader = terminal.try_clone().unwrap();
+    let (chunks, received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buffer = [0u8; 1024];
+        while let Ok(n @ 1..) = reader.read(&mut buffer) {
+            let _ = chunks.send(buffer[..n].to_vec());
+        }
+    });
+    use std::io::Write;
+    // The shell's answer, "hi2", differs from the echo of what we typed.
+    terminal.write_all(b"echo hi$((1+1)); tty\n").unwrap();
+    let mut seen = String::new();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !(seen.contains("hi2") && seen.contains("/dev/pts/")) && Instant::now() < deadline {
+        if let Ok(chunk) = received.recv_timeout(Duration::from_millis(100)) {
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+    assert!(
+        seen.contains("\nhi2"),
+        "the shell did not answer on the terminal: {seen:?}"
+    );
+    assert!(
+        seen.contains("/dev/pts/0"),
+        "stdin is not the container's pty: {seen:?}"
+    );
+    c.ok(&["delete", "--force", "ID"]);
+    c.assert_nothing_left(&before);
 }

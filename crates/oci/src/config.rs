@@ -50,23 +50,25 @@ pub fn load_process(file: &Path) -> Result<oci_spec::runtime::Process> {
 }
 
 /// What `create` cannot do, refused before anything is made.
-pub fn check_for_create(spec: &Spec, console_socket: Option<&Path>) -> Result<()> {
-    check_terminal(spec, console_socket)?;
+pub fn check_for_create(spec: &Spec, socket: Option<&Path>) -> Result<()> {
+    console_socket(spec, socket)?;
     match spec.hooks() {
         Some(hooks) => crate::hooks::check_supported(hooks),
         None => Ok(()),
     }
 }
 
-/// Terminals (`process.terminal`) are not built yet: say so, not hang.
-pub fn check_terminal(spec: &Spec, console_socket: Option<&Path>) -> Result<()> {
+/// Where to send the terminal: `--console-socket` when the process asks
+/// for a terminal (`process.terminal`), which it needs.
+pub fn console_socket<'a>(
+    spec: &Spec,
+    console_socket: Option<&'a Path>,
+) -> Result<Option<&'a Path>> {
     let terminal = spec.process().as_ref().and_then(|p| p.terminal());
     match (terminal, console_socket) {
         (Some(true), None) => bail!("process.terminal needs --console-socket"),
-        (Some(true), Some(_)) => {
-            bail!("process.terminal: terminals are not supported yet: set it to false (podman: no -t)")
-        }
-        _ => Ok(()),
+        (Some(true), socket) => Ok(socket),
+        _ => Ok(None),
     }
 }
 
@@ -88,7 +90,9 @@ pub fn exec_spec(bundle: &Path, args: &crate::cli::ExecArgs) -> Result<Spec> {
             process
         }
     };
+    if process.terminal() == Some(true) {
+        bail!("process.terminal: exec with a terminal is not supported yet: set it to false");
+    }
     spec.set_process(Some(process));
-    check_terminal(&spec, None)?;
     Ok(spec)
 }

@@ -43,6 +43,32 @@ pub fn check_supported(hooks: &Hooks) -> Result<()> {
     Ok(())
 }
 
+/// `prestart` and `createRuntime` hooks as a layer of chapter 01: in the
+/// parent, once the child exists (its namespaces can be seen in /proc)
+/// and before it is released. A failing hook fails `create`, and chapter
+/// 01 undoes everything.
+pub struct RuntimeHooks {
+    spec: Spec,
+    state: Value,
+}
+
+impl RuntimeHooks {
+    pub fn new(spec: &Spec, state: Value) -> Self {
+        RuntimeHooks {
+            spec: spec.clone(),
+            state,
+        }
+    }
+}
+
+impl ch01::Layer for RuntimeHooks {
+    fn setup_from_parent(&mut self, child: nix::unistd::Pid) -> Result<()> {
+        self.state["pid"] = child.as_raw().into();
+        run_all(&self.spec, "prestart", &self.state)?;
+        run_all(&self.spec, "createRuntime", &self.state)
+    }
+}
+
 /// Run every hook of `kind`, in order; the first failure stops them.
 pub fn run_all(spec: &Spec, kind: &str, state: &Value) -> Result<()> {
     for hook in of_kind(spec, kind) {
