@@ -6,7 +6,10 @@
 //! flags ([`cli`]), reading a bundle's `config.json` ([`config`]), and
 //! turning fstab-style mount options into mount(2)'s flags and data
 //! ([`mount_options`]). The chapter maps what they return onto the steps
-//! of chapters 01 to 07.
+//! of chapters 01 to 07. For the lifecycle: each container's record and
+//! the spec's state JSON ([`state`]), the `--log` file ([`log`]), running
+//! hooks ([`hooks`]), the features document ([`features`]) and a
+//! terminal's plumbing ([`console`]).
 
 pub mod cli;
 pub mod config;
