@@ -86,7 +86,7 @@ pub fn run_poststop(bundle: &Path, state: &Value) {
     }
 }
 
-/// Run one hook: `path` with `args` (args[0] is its argv[0]) and exactly
+/// Run one hook: `path` with `args` (`args[0]` is its `argv[0]`) and exactly
 /// `env`, the state on its stdin; kill it after `timeout` seconds.
 pub fn run(hook: &Hook, state: &Value) -> Result<()> {
     let mut command = Command::new(hook.path());
