@@ -31,6 +31,7 @@ PACKAGES=(
     python3                              # the speed page's generator (and scripts/bench.sh)
     podman conmon runc catatonit         # podman drives chapter 08's runtime (its tests)
     containerd                           # so does containerd, with ctr and its runc shim
+    golang-github-opencontainers-specs-dev python3-jsonschema # ch08 state against the spec's schema
 )
 # scripts/bench.sh (not run in CI) and the peers it times.
 BENCH_PACKAGES=(hyperfine podman runc crun catatonit)

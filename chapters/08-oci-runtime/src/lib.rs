@@ -6,20 +6,31 @@
 //! confinement the container gets, and call a runtime (runc, crun) to
 //! make it. This chapter is such a runtime: the same steps as chapters 01
 //! to 07, chosen by a bundle's `config.json` instead of flags ([`spec`]
-//! maps each field to the chapter that taught it).
+//! maps each field to the chapter that taught it), with runc's lifecycle
+//! ([`lifecycle`]: create, start, state, kill, delete) and [`exec`].
 
+pub mod exec;
+pub mod lifecycle;
 pub mod linux;
 pub mod process;
 pub mod spec;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use pfs_oci::cli::{Cli, Command, CreateArgs};
 
 /// Run one command of the OCI runtime command line.
 pub fn main(cli: &Cli) -> Result<i32> {
+    let root = &cli.root;
     match &cli.command {
+        Command::Create(args) => lifecycle::create(root, args).map(|()| 0),
+        Command::Start(args) => lifecycle::start(root, &args.id),
         Command::Run(args) => run(args),
-        other => bail!("{other:?}: not built yet"),
+        Command::State(args) => pfs_oci::state::print_state(root, &args.id),
+        Command::Kill(args) => lifecycle::kill(root, args),
+        Command::Delete(args) => lifecycle::delete(root, args),
+        Command::Exec(args) => exec::exec(root, args),
+        Command::Ps(args) => pfs_oci::state::print_ps(root, &args.id, &args.format),
+        Command::Features => pfs_oci::features::print(),
     }
 }
 

@@ -7,5 +7,10 @@ fn main() {
     if cli.explain {
         ch01::explain::enable();
     }
-    pfs_cli::exit_with(ch08::main(&cli))
+    let result = ch08::main(&cli);
+    // conmon and containerd's shim read the last error from --log.
+    if let (Err(e), Some(log)) = (&result, &cli.log) {
+        pfs_oci::log::error(log, cli.log_format, &format!("{e:#}"));
+    }
+    pfs_cli::exit_with(result)
 }

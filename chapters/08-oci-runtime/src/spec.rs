@@ -37,6 +37,9 @@ pub fn layers(bundle: &Bundle, id: &str) -> Result<Vec<Box<dyn Layer>>> {
         layers.push(Box::new(linux::user_namespace(linux)?)); // chapter 07
     }
     layers.push(Box::new(Namespaces::new(new, join))); // chapters 01-03, 06
+    if new.contains(CloneFlags::CLONE_NEWNET) {
+        layers.push(Box::new(ch03::LoopbackOnly)); // chapter 03: `lo` up, as runc does
+    }
     let group = cgroups_path(linux.cgroups_path().as_deref(), id);
     let (memory, pids, cpus) = tables::limits(linux.resources().as_ref());
     let version = ch05::detect_version()?; // on the host: after the pivot, /sys is the container's
@@ -166,4 +169,11 @@ fn remount(target: &Path, flags: MsFlags) -> Result<()> {
     );
     mount(None::<&str>, target, None::<&str>, flags, None::<&str>)
         .with_context(|| format!("mount({target:?}, {flags:?})"))
+}
+
+/// The container's cgroup, below each hierarchy's root, as [`layers`]
+/// places it: `delete` removes it, `ps` and `kill --all` list it.
+pub fn cgroup_path(spec: &oci_spec::runtime::Spec, id: &str) -> PathBuf {
+    let path = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
+    cgroups_path(path.as_deref(), id)
 }

@@ -9,9 +9,13 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// `/run/runc`).
 pub const DEFAULT_ROOT: &str = "/run/pods-from-scratch/oci";
 
+/// What `--version` prints after `ch08 `, in runc's shape: our version,
+/// then the runtime spec's (oci-spec's, checked by a test).
+pub const VERSION: &str = concat!("version ", env!("CARGO_PKG_VERSION"), "\nspec: 1.1.0");
+
 /// `ch08 [GLOBAL OPTIONS] COMMAND`: runc's global options come first.
 #[derive(Parser, Debug)]
-#[command(version)]
+#[command(name = "ch08", version = VERSION)]
 pub struct Cli {
     /// Directory of the containers' state (runc: --root)
     #[arg(long, global = true, value_name = "DIR", default_value = DEFAULT_ROOT)]
@@ -169,4 +173,46 @@ pub fn parse() -> Cli {
         eprintln!("ch08: {what} (see --help)");
         std::process::exit(2)
     })
+}
+
+/// A signal as `kill` takes it: a name with or without `SIG` (`TERM`,
+/// `SIGKILL`, any case) or a number.
+pub fn parse_signal(text: &str) -> anyhow::Result<nix::sys::signal::Signal> {
+    use nix::sys::signal::Signal;
+    let parsed = match text.parse::<i32>() {
+        Ok(number) => Signal::try_from(number).ok(),
+        Err(_) => {
+            let name = text.to_uppercase();
+            let name = if name.starts_with("SIG") {
+                name
+            } else {
+                format!("SIG{name}")
+            };
+            name.parse::<Signal>().ok()
+        }
+    };
+    parsed.ok_or_else(|| {
+        anyhow::anyhow!("unknown signal {text:?}: use a name (TERM, SIGKILL) or a number")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::sys::signal::Signal;
+
+    #[test]
+    fn signals_are_names_with_or_without_sig_or_numbers() {
+        assert_eq!(parse_signal("TERM").unwrap(), Signal::SIGTERM);
+        assert_eq!(parse_signal("sigkill").unwrap(), Signal::SIGKILL);
+        assert_eq!(parse_signal("9").unwrap(), Signal::SIGKILL);
+        assert!(parse_signal("NOPE").is_err());
+        assert!(parse_signal("99").is_err());
+    }
+
+    #[test]
+    fn the_version_names_the_spec_we_read() {
+        let spec = format!("spec: {}", oci_spec::runtime::VERSION);
+        assert!(VERSION.ends_with(&spec), "{VERSION}");
+    }
 }

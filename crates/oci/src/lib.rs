@@ -14,15 +14,25 @@
 //! and the steps that are chapters 04, 06 and 07's with other inputs:
 //! joining namespaces by path ([`join`]), device nodes and the device
 //! policy ([`devices`]), the five capability sets ([`capabilities`]).
+//!
+//! For the lifecycle: each container's record and the spec's state JSON
+//! ([`state`]), the `--log` file ([`log`]), running hooks ([`hooks`]), the
+//! features document ([`features`]) and a terminal's plumbing
+//! ([`console`]).
 
 pub mod capabilities;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod devices;
+pub mod features;
+pub mod hooks;
 pub mod join;
+pub mod log;
 pub mod mount_options;
 pub mod resources;
 pub mod seccomp;
 pub mod settings;
+pub mod state;
 pub mod tables;
 pub mod validate;

@@ -41,6 +41,14 @@ pub const SUPPORTED: &[&str] = &[
     "linux.seccomp.syscalls[].errnoRet",
     "linux.seccomp.syscalls[].args[].index", "linux.seccomp.syscalls[].args[].value",
     "linux.seccomp.syscalls[].args[].valueTwo", "linux.seccomp.syscalls[].args[].op",
+    "hooks.prestart[].path", "hooks.prestart[].args", "hooks.prestart[].env",
+    "hooks.prestart[].timeout",
+    "hooks.createRuntime[].path", "hooks.createRuntime[].args", "hooks.createRuntime[].env",
+    "hooks.createRuntime[].timeout",
+    "hooks.poststart[].path", "hooks.poststart[].args", "hooks.poststart[].env",
+    "hooks.poststart[].timeout",
+    "hooks.poststop[].path", "hooks.poststop[].args", "hooks.poststop[].env",
+    "hooks.poststop[].timeout",
 ];
 
 /// Refuse `config.json`'s first field that is not in [`SUPPORTED`], with

@@ -40,7 +40,7 @@ pub fn run_detached(
 
 /// The child says "x" just before `execve`. If the socket closes first,
 /// the child failed: collect its exit status.
-fn wait_until_exec(child: Pid, sock: &mut UnixStream) -> Result<Child> {
+pub fn wait_until_exec(child: Pid, sock: &mut UnixStream) -> Result<Child> {
     let mut starting = [0u8; 1];
     if sock.read(&mut starting).context("wait for the child")? == 1 {
         return Ok(Child::Running(child));
