@@ -280,6 +280,15 @@ pub fn read_byte_while(fifo: &mut std::fs::File, writer_lives: impl Fn() -> bool
     }
 }
 
+/// Remove the groups `create` made at `cgroup` below each hierarchy's
+/// root: chapter 05's, and the v1 devices group of the device policy.
+pub fn remove_cgroups(cgroup: &Path) -> Result<()> {
+    let group = ch05::new_group_at(ch05::detect_version()?, cgroup);
+    pfs_state::lock("cgroups").and_then(|_lock| group.remove())?;
+    let devices = Path::new(pfs_security::devices::DEVICES).join(cgroup);
+    pfs_security::devices::remove(&devices)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -314,13 +323,4 @@ mod tests {
     fn our_own_start_time_is_read() {
         assert!(start_time(std::process::id()).is_some());
     }
-}
-
-/// Remove the groups `create` made at `cgroup` below each hierarchy's
-/// root: chapter 05's, and the v1 devices group of the device policy.
-pub fn remove_cgroups(cgroup: &Path) -> Result<()> {
-    let group = ch05::new_group_at(ch05::detect_version()?, cgroup);
-    pfs_state::lock("cgroups").and_then(|_lock| group.remove())?;
-    let devices = Path::new(pfs_security::devices::DEVICES).join(cgroup);
-    pfs_security::devices::remove(&devices)
 }
