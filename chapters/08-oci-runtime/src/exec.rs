@@ -26,9 +26,14 @@ pub fn exec(root: &Path, args: &ExecArgs) -> Result<i32> {
     let (Some(pid), "created" | "running") = (record.pid, status) else {
         bail!("container {} is {status}: exec needs it running", args.id);
     };
-    let process = spec::process(&pfs_oci::config::exec_spec(&record.bundle, args)?)?;
+    let spec = pfs_oci::config::exec_spec(&record.bundle, args)?;
+    let process = spec::process(&spec)?;
     let group = ch05::new_group_at(ch05::detect_version()?, &record.cgroup);
     let mut layers: Vec<Box<dyn Layer>> = vec![Box::new(JoinContainer::new(pid, group))];
+    // As confined as the container: its v1 device policy (chapter 07 found
+    // a pod exec without it could open the host's disks), its process's.
+    layers.extend(pfs_security::devices::join_existing(&record.cgroup)?);
+    layers.push(Box::new(crate::process::confine(&spec)?));
     if args.detach {
         layers.push(Box::new(OutliveRuntime));
     }

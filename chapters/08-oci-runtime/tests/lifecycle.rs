@@ -176,7 +176,9 @@ fn config(script: &str) -> Value {
             "user": {"uid": 0, "gid": 0},
             "args": ["sh", "-c", script],
             "env": ["PATH=/bin"],
-            "cwd": "/"
+            "cwd": "/",
+            "capabilities": {"bounding": ["CAP_KILL", "CAP_CHOWN"],
+                             "effective": ["CAP_KILL"], "permitted": ["CAP_KILL"]}
         },
         "root": {"path": "rootfs", "readonly": false},
         "hostname": "box",
@@ -412,6 +414,21 @@ fn exec_joins_the_running_containers_namespaces_and_cgroup() {
     let pid = c.state()["pid"].to_string();
 
     assert_eq!(c.ok(&["exec", "ID", "hostname"]), "box\n");
+    // As confined as the container: the capabilities config.json gives.
+    let cap_eff = |status: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with("CapEff"))
+            .unwrap()
+            .to_owned()
+    };
+    let container = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let exec = c.ok(&["exec", "ID", "cat", "/proc/self/status"]);
+    assert_eq!(
+        cap_eff(&exec),
+        cap_eff(&container),
+        "exec has other capabilities"
+    );
     let status = c.ch08(&["exec", "ID", "sh", "-c", "exit 3"]);
     assert_eq!(
         status.status.code(),
