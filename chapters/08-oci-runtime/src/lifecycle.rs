@@ -3,8 +3,7 @@
 //! `state`, `kill` and `delete` act on it from its record. Each command is
 //! a new run of `ch08`: what connects them is the state directory.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::Read;
+use std::fs::{self, OpenOptions};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::os::unix::net::UnixStream;
@@ -16,7 +15,6 @@ use ch01::{explain, Child, Layer};
 use nix::fcntl::{open, OFlag};
 use nix::sys::signal::Signal;
 use nix::sys::stat::Mode;
-use nix::unistd::Pid;
 use pfs_oci::cli::{CreateArgs, DeleteArgs, KillArgs};
 use pfs_oci::config::Bundle;
 use pfs_oci::state::{self, Record, EXEC_FIFO};
@@ -33,7 +31,7 @@ pub fn create(root: &Path, args: &CreateArgs) -> Result<()> {
     state::check_id(&args.id)?;
     let bundle = pfs_oci::config::load(&args.bundle)?;
     pfs_oci::config::check_for_create(&bundle.spec, args.console_socket.as_deref())?;
-    let cgroup = spec::cgroup_path(&bundle.spec, &args.id);
+    let cgroup = pfs_oci::settings::cgroup_path(&bundle.spec, &args.id);
     let annotations = bundle.spec.annotations().clone().unwrap_or_default();
     let mut record = Record::new(&args.id, &bundle.dir, &cgroup, annotations);
     record.reserve(root)?;
@@ -58,7 +56,8 @@ fn make(root: &Path, bundle: &Bundle, record: &mut Record, args: &CreateArgs) ->
     let ready = ready_writer.as_raw_fd();
     // Last: every other step of the child is done when it waits for start.
     layers.push(Box::new(WaitForStart { ready, fifo }));
-    let until = |child, _: &mut UnixStream| wait_until_ready(child, ready_reader, ready_writer);
+    let until =
+        |child, _: &mut UnixStream| state::wait_until_ready(child, ready_reader, ready_writer);
     let Child::Running(pid) = ch01::launch(&process, &mut layers, until)? else {
         bail!("the container's process ended before it was ready (it said why above)");
     };
@@ -122,19 +121,6 @@ fn wait_for_start(fifo: &OwnedFd) -> Result<()> {
     Ok(())
 }
 
-/// `create`'s side: the child says "r" once it waits for start; if the
-/// pipe closes first, the child failed: collect it.
-fn wait_until_ready(child: Pid, reader: OwnedFd, writer: OwnedFd) -> Result<Child> {
-    drop(writer); // ours: without it, a child that dies reads as EOF
-    let mut ready = [0u8; 1];
-    match File::from(reader)
-        .read(&mut ready)
-        .context("wait for the child")?
-    {
-        1 => Ok(Child::Running(child)),
-        _ => Ok(Child::Exited(ch01::wait_for_exit(child)?)),
-    }
-}
 // ANCHOR_END: wait_for_start
 
 // ANCHOR: outlive_runtime
@@ -164,22 +150,10 @@ impl Layer for Console {
     fn setup_in_child(&mut self) -> Result<()> {
         let (master, terminal) = console::open_pty()?;
         console::send_master(&self.0, &master)?;
-        make_controlling_terminal(&terminal)
+        console::make_controlling_terminal(&terminal)
     }
 }
 
-/// We lead a session (setsid, above) with no terminal: TIOCSCTTY makes
-/// this one ours, so Ctrl-C on it signals the container's processes.
-fn make_controlling_terminal(terminal: &OwnedFd) -> Result<()> {
-    explain::step("ioctl(pty, TIOCSCTTY); dup2(pty, 0/1/2)", "setsid --ctty");
-    // SAFETY: an ioctl on a descriptor we own.
-    if unsafe { nix::libc::ioctl(terminal.as_raw_fd(), nix::libc::TIOCSCTTY, 0) } < 0 {
-        return Err(std::io::Error::last_os_error()).context("ioctl(TIOCSCTTY)");
-    }
-    nix::unistd::dup2_stdin(terminal)?;
-    nix::unistd::dup2_stdout(terminal)?;
-    Ok(nix::unistd::dup2_stderr(terminal)?)
-}
 // ANCHOR_END: console
 
 // ANCHOR: start

@@ -5,7 +5,6 @@
 use anyhow::{Context, Result};
 use ch01::{explain, Layer};
 use ch07::confine::{drop_bounding_set, install_seccomp_filter, set_no_new_privs};
-use nix::libc;
 use nix::unistd::Pid;
 use oci_spec::runtime::Spec;
 use pfs_oci::capabilities::set_capabilities;
@@ -38,7 +37,7 @@ impl Layer for Confine {
     fn setup_in_child(&mut self) -> Result<()> {
         let settings = &self.0;
         for (name, resource, soft, hard) in &settings.rlimits {
-            set_rlimit(name, *resource, *soft, *hard)?;
+            pfs_oci::settings::set_rlimit(name, *resource, *soft, *hard)?;
         }
         if let Some(caps) = &settings.capabilities {
             drop_bounding_set(&caps.bounding)?;
@@ -81,24 +80,3 @@ impl Layer for Confine {
     }
 }
 // ANCHOR_END: confine
-
-// ANCHOR: set_rlimit
-/// `process.rlimits`: what `ulimit` sets in a shell, set for the command.
-fn set_rlimit(name: &str, resource: libc::__rlimit_resource_t, soft: u64, hard: u64) -> Result<()> {
-    explain::oci("a resource limit", "process.rlimits");
-    let call = format!("setrlimit({name}, {{{soft}, {hard}}})");
-    explain::step(
-        &call,
-        &format!("prlimit --{}={soft}:{hard}", name[7..].to_lowercase()),
-    );
-    let limit = libc::rlimit {
-        rlim_cur: soft,
-        rlim_max: hard,
-    };
-    // SAFETY: setrlimit only reads the struct we pass.
-    if unsafe { libc::setrlimit(resource, &limit) } != 0 {
-        return Err(std::io::Error::last_os_error()).context(call);
-    }
-    Ok(())
-}
-// ANCHOR_END: set_rlimit

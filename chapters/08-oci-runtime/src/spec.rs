@@ -40,7 +40,7 @@ pub fn layers(bundle: &Bundle, id: &str) -> Result<Vec<Box<dyn Layer>>> {
     if new.contains(CloneFlags::CLONE_NEWNET) {
         layers.push(Box::new(ch03::LoopbackOnly)); // chapter 03: `lo` up, as runc does
     }
-    let group = cgroups_path(linux.cgroups_path().as_deref(), id);
+    let group = settings::cgroup_path(spec, id);
     let (memory, pids, cpus) = tables::limits(linux.resources().as_ref());
     let version = ch05::detect_version()?; // on the host: after the pivot, /sys is the container's
     let cgroup = ch05::new_group_at(version, &group);
@@ -67,15 +67,6 @@ pub fn layers(bundle: &Bundle, id: &str) -> Result<Vec<Box<dyn Layer>>> {
 }
 // ANCHOR_END: layers
 
-/// `linux.cgroupsPath`, below each hierarchy's root (runc's default: the id
-/// under a parent group of ours).
-fn cgroups_path(path: Option<&Path>, id: &str) -> PathBuf {
-    match path {
-        Some(path) => path.strip_prefix("/").unwrap_or(path).to_path_buf(),
-        None => Path::new(ch05::PARENT_GROUP).join(id),
-    }
-}
-
 /// `root`, `mounts`, `linux.devices` and `hostname`: chapter 04's root
 /// filesystem, with the bundle's mounts instead of chapter 04's fixed ones.
 struct BundleRoot {
@@ -101,7 +92,7 @@ impl Layer for BundleRoot {
         // Chapter 02 made every mount private; runc makes them slaves by
         // default: the host's new mounts still reach us, ours never it.
         explain::oci("mount propagation", "linux.rootfsPropagation");
-        remount(Path::new("/"), self.propagation)?;
+        mount_options::remount(Path::new("/"), self.propagation)?;
         // pivot_root needs the new root to be a mount point: bind it
         // onto itself.
         let rootfs = self.rootfs.to_string_lossy();
@@ -152,28 +143,11 @@ fn mount_entry(root: &OwnedFd, m: &MountEntry) -> Result<()> {
     let bind_flags = flags - MsFlags::MS_BIND - MsFlags::MS_REC;
     if m.options.is_bind() && !bind_flags.is_empty() {
         let flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | bind_flags;
-        remount(&mounted, flags)?;
+        mount_options::remount(&mounted, flags)?;
     }
     if !m.options.propagation.is_empty() {
-        remount(&mounted, m.options.propagation)?;
+        mount_options::remount(&mounted, m.options.propagation)?;
     }
     Ok(())
 }
 // ANCHOR_END: mount_entry
-
-/// Change the flags or the propagation of the mount at `target`.
-fn remount(target: &Path, flags: MsFlags) -> Result<()> {
-    explain::step(
-        &format!("mount(NULL, {target:?}, NULL, {flags:?})"),
-        "mount -o remount",
-    );
-    mount(None::<&str>, target, None::<&str>, flags, None::<&str>)
-        .with_context(|| format!("mount({target:?}, {flags:?})"))
-}
-
-/// The container's cgroup, below each hierarchy's root, as [`layers`]
-/// places it: `delete` removes it, `ps` and `kill --all` list it.
-pub fn cgroup_path(spec: &oci_spec::runtime::Spec, id: &str) -> PathBuf {
-    let path = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
-    cgroups_path(path.as_deref(), id)
-}

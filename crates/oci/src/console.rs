@@ -93,3 +93,16 @@ pub fn receive_master(listener: &UnixListener) -> Result<OwnedFd> {
     }
     bail!("no descriptor came over the console socket")
 }
+
+/// We lead a session (setsid, above) with no terminal: TIOCSCTTY makes
+/// this one ours, so Ctrl-C on it signals the container's processes.
+pub fn make_controlling_terminal(terminal: &OwnedFd) -> Result<()> {
+    ch01::explain::step("ioctl(pty, TIOCSCTTY); dup2(pty, 0/1/2)", "setsid --ctty");
+    // SAFETY: an ioctl on a descriptor we own.
+    if unsafe { nix::libc::ioctl(terminal.as_raw_fd(), nix::libc::TIOCSCTTY, 0) } < 0 {
+        return Err(std::io::Error::last_os_error()).context("ioctl(TIOCSCTTY)");
+    }
+    nix::unistd::dup2_stdin(terminal)?;
+    nix::unistd::dup2_stdout(terminal)?;
+    Ok(nix::unistd::dup2_stderr(terminal)?)
+}

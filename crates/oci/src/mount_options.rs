@@ -131,6 +131,17 @@ pub fn copy_up(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Change the flags or the propagation of the mount at `target`.
+pub fn remount(target: &std::path::Path, flags: MsFlags) -> anyhow::Result<()> {
+    use anyhow::Context;
+    ch01::explain::step(
+        &format!("mount(NULL, {target:?}, NULL, {flags:?})"),
+        "mount -o remount",
+    );
+    nix::mount::mount(None::<&str>, target, None::<&str>, flags, None::<&str>)
+        .with_context(|| format!("mount({target:?}, {flags:?})"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

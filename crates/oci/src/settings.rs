@@ -37,6 +37,17 @@ pub fn process(spec: &Spec) -> Result<Process> {
     Ok(run)
 }
 
+/// `linux.cgroupsPath`, below each hierarchy's root (without one: the id
+/// under chapter 05's parent group): `create` makes the group there,
+/// `delete` removes it, `ps` and `kill --all` list it.
+pub fn cgroup_path(spec: &Spec, id: &str) -> PathBuf {
+    let path = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
+    match path {
+        Some(path) => path.strip_prefix("/").unwrap_or(&path).to_path_buf(),
+        None => std::path::Path::new(ch05::PARENT_GROUP).join(id),
+    }
+}
+
 /// `linux.namespaces`: the flags of the new ones, and the paths of those
 /// to join. A new PID namespace is left out: chapter 01 makes it at the fork.
 pub fn namespaces(linux: &Linux) -> Result<(CloneFlags, Vec<(PathBuf, CloneFlags)>)> {
@@ -259,6 +270,31 @@ fn lsm_label(
     }
 }
 
+// ANCHOR: set_rlimit
+/// `process.rlimits`: what `ulimit` sets in a shell, set for the command.
+pub fn set_rlimit(
+    name: &str,
+    resource: libc::__rlimit_resource_t,
+    soft: u64,
+    hard: u64,
+) -> Result<()> {
+    ch01::explain::oci("a resource limit", "process.rlimits");
+    let call = format!("setrlimit({name}, {{{soft}, {hard}}})");
+    ch01::explain::step(
+        &call,
+        &format!("prlimit --{}={soft}:{hard}", name[7..].to_lowercase()),
+    );
+    let limit = libc::rlimit {
+        rlim_cur: soft,
+        rlim_max: hard,
+    };
+    // SAFETY: setrlimit only reads the struct we pass.
+    if unsafe { libc::setrlimit(resource, &limit) } != 0 {
+        return Err(std::io::Error::last_os_error()).context(call);
+    }
+    Ok(())
+}
+// ANCHOR_END: set_rlimit
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -289,6 +289,23 @@ pub fn remove_cgroups(cgroup: &Path) -> Result<()> {
     pfs_security::devices::remove(&devices)
 }
 
+/// `create`'s side: the child says "r" once it waits for start; if the
+/// pipe closes first, the child failed: collect it.
+pub fn wait_until_ready(
+    child: nix::unistd::Pid,
+    reader: std::os::fd::OwnedFd,
+    writer: std::os::fd::OwnedFd,
+) -> Result<ch01::Child> {
+    drop(writer); // ours: without it, a child that dies reads as EOF
+    let mut ready = [0u8; 1];
+    match std::io::Read::read(&mut std::fs::File::from(reader), &mut ready)
+        .context("wait for the child")?
+    {
+        1 => Ok(ch01::Child::Running(child)),
+        _ => Ok(ch01::Child::Exited(ch01::wait_for_exit(child)?)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
