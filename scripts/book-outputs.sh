@@ -61,7 +61,8 @@ normalize() {
         -e "s#$state#/run/pods-from-scratch#g" -e "s#$data#/var/lib/pods-from-scratch#g" \
         -e 's/(pfsh|-)[0-9a-f]{8}\b/\1<id>/g' \
         -e 's/^([a-z0-9_.-]+ +)[0-9a-f]{8} +[0-9]+ +/\1<id>     <pid>    /' \
-        -e 's/(pfsh|pfs_|containers\/|pods-from-scratch\/|NET_NS_PID=|netns |\/proc\/|<id> to )[0-9]+/\1<pid>/g' |
+        -e 's/(pfsh|pfs_|containers\/|pods-from-scratch\/|NET_NS_PID=|netns |\/proc\/|<id> to )[0-9]+/\1<pid>/g' \
+        -e 's/^( *"pid": )[0-9]+/\1<pid>/' -e 's/^( *"created": ")[0-9TZ:-]+"/\1<time>"/' |
         # --explain pads its first column: pad it again after the changes.
         awk '/^\[(parent|child )\] / && i = index($0, " ~ ") {
             left = substr($0, 1, i - 1); sub(/ +$/, "", left)

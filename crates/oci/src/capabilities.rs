@@ -36,7 +36,9 @@ pub fn set_capabilities(caps: &CapSets) -> Result<()> {
     caps::clear(None, CapSet::Ambient).context("clear the ambient set")?;
     let raise = |cap: &&caps::Capability| caps::raise(None, CapSet::Ambient, **cap).is_err();
     let refused: CapsHashSet = caps.ambient.iter().filter(raise).copied().collect();
-    if !refused.is_empty() {
+    // For root they change nothing (its capabilities after `execve` come
+    // from the bounding set): say so only for another user, as a warning.
+    if !refused.is_empty() && !nix::unistd::geteuid().is_root() {
         // runc warns and goes on.
         let program = ch01::program_name();
         eprintln!(
