@@ -20,6 +20,7 @@ use pfs_oci::cli::{Cli, Command, CreateArgs};
 
 /// Run one command of the OCI runtime command line.
 pub fn main(cli: &Cli) -> Result<i32> {
+    cli.check_cgroup_manager()?;
     let root = &cli.root;
     match &cli.command {
         Command::Create(args) => lifecycle::create(root, args).map(|()| 0),

@@ -363,6 +363,9 @@ fn bad_input_is_one_line_and_leaves_nothing_behind() {
         "delete --force of nothing"
     );
 
+    let systemd = c.ch08(&["--systemd-cgroup", "create", "--bundle", bundle, "ID"]);
+    assert!(error_line(&systemd).contains("cgroup_manager = \"cgroupfs\""));
+
     let mut no_process = config("true");
     no_process.as_object_mut().unwrap().remove("process");
     c.write_config(&no_process);

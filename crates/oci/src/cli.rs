@@ -160,6 +160,23 @@ pub struct PsArgs {
     pub id: String,
 }
 
+impl Cli {
+    /// `--systemd-cgroup` asks for cgroups placed by systemd (over D-Bus):
+    /// ch08 places them itself, as chapter 05 does, so it refuses to make a
+    /// container under that flag rather than place its cgroups elsewhere.
+    pub fn check_cgroup_manager(&self) -> anyhow::Result<()> {
+        let creates = matches!(self.command, Command::Create(_) | Command::Run(_));
+        if self.systemd_cgroup && creates {
+            anyhow::bail!(
+                "--systemd-cgroup: ch08 manages cgroups itself (cgroupfs); configure the caller \
+                 for cgroupfs: podman: cgroup_manager = \"cgroupfs\" in containers.conf \
+                 (or --cgroup-manager=cgroupfs); containerd: SystemdCgroup = false"
+            );
+        }
+        Ok(())
+    }
+}
+
 /// Parse the command line; a mistake is one line and exit status 2, as in
 /// the other chapters.
 pub fn parse() -> Cli {
