@@ -18,12 +18,15 @@ SUITE=bookworm
 # debootstrap makes a minimal Debian with systemd; apt-get then adds what the
 # chapters' tests use in the guest (the registry tools: for the image pull
 # tests, on 127.0.0.1; podman, conmon, runc, catatonit (the pods' pause) and
-# containerd: they drive chapter 08's runtime), and openssh-server, sudo and
-# rsync for the Vagrant box (harmless here: the test VM has no network).
+# containerd: they drive chapter 08's runtime; the runtime spec's schemas and
+# python3-jsonschema: chapter 08's state is checked against them), and
+# openssh-server, sudo and rsync for the Vagrant box (harmless here: the test
+# VM has no network).
 BASE=systemd-sysv,udev,kmod
 PACKAGES=(procps util-linux busybox-static debootstrap iproute2 nftables
     docker-registry skopeo umoci openssh-server sudo rsync
-    podman conmon runc catatonit containerd)
+    podman conmon runc catatonit containerd
+    golang-github-opencontainers-specs-dev python3-jsonschema)
 # What the initramfs loads to mount the root disk (the rest is loaded later
 # by udev and modprobe, from the root filesystem).
 ROOT_MODULES="virtio_pci virtio_blk ext4"
@@ -134,6 +137,11 @@ echo $? >/job/status
 EOF
 chmod +x "$root/usr/local/sbin/pfs-job"
 in_root systemctl enable pfs-job.service 2>/dev/null
+# No podman or containerd of the system's own: at boot they would set up the
+# default storage (a mount) or a daemon while the tests compare the host's
+# state; the tests start private ones.
+in_root systemctl mask podman-restart.service podman-auto-update.timer podman.socket \
+    containerd.service 2>/dev/null
 in_root apt-get clean
 
 step "disk image"
