@@ -2,9 +2,10 @@
 // - commands and outputs (```console and ```sh) get .wraps, so that a phone
 //   wraps their long lines, each line in a span of its own that
 //   code-blocks.css indents when it wraps. ```text (drawings, outputs side
-//   by side), Rust listings and anything with box-drawing characters keep
-//   their shape. The text stays the same, newlines included: copying is
-//   unchanged;
+//   by side) and anything with box-drawing characters keep their shape.
+//   Rust listings get .wraps-code: their long lines wrap at every width,
+//   with a hanging indent. The text stays the same, newlines included:
+//   copying is unchanged;
 // - each cell of a table gets its column's heading as data-label: a phone
 //   shows a table as one card per row, each cell under its heading;
 // - anything that still scrolls sideways gets .more-right while it hides
@@ -65,6 +66,17 @@
         if (command && !drawing.test(code.textContent)) {
             code.classList.add('wraps');
             spanLines(code);
+        } else if (code.classList.contains('language-rust')) {
+            // The real code, as rustfmt made it (up to 100 columns, where
+            // the column holds 87): a long line wraps at every width, and
+            // goes on four columns further in than it starts.
+            code.classList.add('wraps-code');
+            spanLines(code);
+            for (const line of code.querySelectorAll(':scope > .line')) {
+                const indent = line.textContent.match(/^ */)[0].length + 4;
+                line.style.paddingLeft = indent + 'ch';
+                line.style.textIndent = -indent + 'ch';
+            }
         }
         scrollers.push(code);
     }

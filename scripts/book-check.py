@@ -11,10 +11,9 @@ and python3-selenium). Prints one line per problem and exits 1 if there is any:
            matched no lines)
   wide     a code block wider than the content column at desktop width
            (1280 px): the reader would have to scroll it to see its end.
-           ```rust listings are the exception: they are the real code,
-           formatted by rustfmt (up to 100 columns plus indentation), and
-           the book lets them scroll rather than reflow them; consoles,
-           outputs, diagrams and shell listings must fit.
+           ```rust listings (the real code, up to 100 columns as rustfmt
+           makes it) wrap with a hanging indent (book-scroll.js); consoles,
+           outputs, diagrams and shell listings must fit as they are.
   phone    something wider than the screen at phone width (390 px), other
            than a code block or a table, which scroll on their own: mdBook
            hides what passes the page's right edge, so the reader never sees it
@@ -60,7 +59,6 @@ PHONE = (390, 844)
 SCREENSHOTS = ["introduction.html", "ch06-pod.html", "workshop.html"]
 SEARCHES = [("pivot_root", "ch04-rootfs.html"), ("pause", "ch06-pod.html")]
 SEARCH_RANK = 3  # the right page must be among this many first results
-SCROLLING_LANGUAGES = {"rust"}  # listings allowed to scroll at desktop width
 
 
 class Server:
@@ -245,7 +243,6 @@ class Check:
 
     def check_pages(self, driver, server):
         links = 0
-        scrolling = 0
         for width, mobile in [(DESKTOP, False), (PHONE, True)]:
             set_width(driver, width, mobile)
             for page in self.pages:
@@ -270,9 +267,6 @@ class Check:
                         self.problem("empty", page, "an empty code block at %s"
                                      % (block["where"] or "the top"))
                     elif block["over"] > 0:
-                        if block["language"] in SCROLLING_LANGUAGES:
-                            scrolling += 1
-                            continue
                         self.problem(
                             "wide", page,
                             "a %s block at %s is %d columns, %d px wider than "
@@ -281,9 +275,8 @@ class Check:
                                block["columns"], block["over"], block["line"][:50]),
                         )
         self.notes.append(
-            "%d pages at %d and %d px, %d internal links checked; %d Rust listings "
-            "scroll at desktop width (allowed)"
-            % (len(self.pages), DESKTOP[0], PHONE[0], links, scrolling)
+            "%d pages at %d and %d px, %d internal links checked"
+            % (len(self.pages), DESKTOP[0], PHONE[0], links)
         )
 
     def check_link(self, page, href, url, server):
