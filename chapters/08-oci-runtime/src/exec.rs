@@ -13,7 +13,7 @@ use nix::unistd::Pid;
 use pfs_oci::cli::ExecArgs;
 use pfs_oci::state::Record;
 
-use crate::lifecycle::OutliveRuntime;
+use crate::lifecycle::{Console, OutliveRuntime};
 use crate::spec;
 
 // ANCHOR: exec
@@ -36,6 +36,9 @@ pub fn exec(root: &Path, args: &ExecArgs) -> Result<i32> {
     layers.push(Box::new(crate::process::confine(&spec)?));
     if args.detach {
         layers.push(Box::new(OutliveRuntime));
+    }
+    if let Some(socket) = pfs_oci::console::connect_for(&spec, args.console_socket.as_deref())? {
+        layers.push(Box::new(Console(socket))); // `podman exec -t`
     }
     let until = |child: Pid, sock: &mut UnixStream| {
         pfs_oci::state::write_pid_file(args.pid_file.as_deref(), child.as_raw())?;

@@ -50,7 +50,7 @@ fn make(root: &Path, bundle: &Bundle, record: &mut Record, args: &CreateArgs) ->
     let state = record.to_state(root);
     layers.push(Box::new(hooks::RuntimeHooks::new(&bundle.spec, state)));
     layers.push(Box::new(OutliveRuntime));
-    if let Some(socket) = console::connect_for(&bundle.spec, args)? {
+    if let Some(socket) = console::connect_for(&bundle.spec, args.console_socket.as_deref())? {
         layers.push(Box::new(Console(socket)));
     }
     let ready = ready_writer.as_raw_fd();
@@ -144,7 +144,7 @@ impl Layer for OutliveRuntime {
 /// devpts after the mounts; the master end goes to our caller over the
 /// socket we connected to before the pivot; the slave end becomes the
 /// process's controlling terminal and stdio.
-struct Console(UnixStream);
+pub(crate) struct Console(pub(crate) UnixStream);
 
 impl Layer for Console {
     fn setup_in_child(&mut self) -> Result<()> {

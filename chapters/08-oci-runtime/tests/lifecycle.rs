@@ -599,6 +599,42 @@ fn a_terminal_is_sent_over_the_console_socket_as_conmon_asks() {
     ]);
     let master = pfs_oci::console::receive_master(&listener).expect("no terminal received");
     c.ok(&["start", "ID"]);
+    // The shell's answer, "hi2", differs from the echo of what we typed.
+    let seen = converse(master, "echo hi$((1+1)); tty", &["hi2", "/dev/pts/"]);
+    assert!(
+        seen.contains("\nhi2"),
+        "the shell did not answer on the terminal: {seen:?}"
+    );
+    assert!(
+        seen.contains("/dev/pts/0"),
+        "stdin is not the container's pty: {seen:?}"
+    );
+
+    // `podman exec -t`: a second terminal, from the same devpts.
+    let pid_file = c.path("exec.pid");
+    let exec = [
+        "exec",
+        "--tty",
+        "--console-socket",
+        socket,
+        "--detach",
+        "--pid-file",
+    ];
+    c.ok(&[&exec[..], &[pid_file.to_str().unwrap(), "ID", "sh"]].concat());
+    let master = pfs_oci::console::receive_master(&listener).expect("no exec terminal");
+    let seen = converse(master, "echo ex$((2+2)); tty", &["ex4", "/dev/pts/"]);
+    assert!(
+        seen.contains("\nex4") && seen.contains("/dev/pts/1"),
+        "exec's shell did not answer on its own terminal: {seen:?}"
+    );
+    c.ok(&["delete", "--force", "ID"]);
+    c.assert_nothing_left(&before);
+}
+
+/// Type `input` into the terminal's master end; what came back once every
+/// one of `expected` was seen (or after 5 s).
+fn converse(master: std::os::fd::OwnedFd, input: &str, expected: &[&str]) -> String {
+    use std::io::Write;
     let mut terminal = fs::File::from(master);
     let mut reader = terminal.try_clone().unwrap();
     let (chunks, received) = std::sync::mpsc::channel();
@@ -608,24 +644,13 @@ fn a_terminal_is_sent_over_the_console_socket_as_conmon_asks() {
             let _ = chunks.send(buffer[..n].to_vec());
         }
     });
-    use std::io::Write;
-    // The shell's answer, "hi2", differs from the echo of what we typed.
-    terminal.write_all(b"echo hi$((1+1)); tty\n").unwrap();
+    terminal.write_all(format!("{input}\n").as_bytes()).unwrap();
     let mut seen = String::new();
     let deadline = Instant::now() + Duration::from_secs(5);
-    while !(seen.contains("hi2") && seen.contains("/dev/pts/")) && Instant::now() < deadline {
+    while !expected.iter().all(|e| seen.contains(e)) && Instant::now() < deadline {
         if let Ok(chunk) = received.recv_timeout(Duration::from_millis(100)) {
             seen.push_str(&String::from_utf8_lossy(&chunk));
         }
     }
-    assert!(
-        seen.contains("\nhi2"),
-        "the shell did not answer on the terminal: {seen:?}"
-    );
-    assert!(
-        seen.contains("/dev/pts/0"),
-        "stdin is not the container's pty: {seen:?}"
-    );
-    c.ok(&["delete", "--force", "ID"]);
-    c.assert_nothing_left(&before);
+    seen
 }

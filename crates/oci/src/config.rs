@@ -79,9 +79,6 @@ pub fn console_socket<'a>(
 /// `process_file` (`--process`), or by the command words with the
 /// container's environment, working directory and user.
 pub fn exec_spec(bundle: &Path, args: &crate::cli::ExecArgs) -> Result<Spec> {
-    if args.tty {
-        bail!("exec --tty: terminals are not supported yet (run it without -t)");
-    }
     let (process_file, command) = (args.process.as_deref(), &args.command);
     let mut spec = load(bundle)?.spec;
     let process = match process_file {
@@ -93,9 +90,11 @@ pub fn exec_spec(bundle: &Path, args: &crate::cli::ExecArgs) -> Result<Spec> {
             process
         }
     };
-    if process.terminal() == Some(true) {
-        bail!("process.terminal: exec with a terminal is not supported yet: set it to false");
+    let mut process = process;
+    if args.tty {
+        process.set_terminal(Some(true)); // runc's --tty
     }
+    console_socket(&spec, args.console_socket.as_deref())?; // checked before anything is made
     spec.set_process(Some(process));
     Ok(spec)
 }

@@ -11,13 +11,12 @@ use anyhow::{bail, Context, Result};
 use nix::libc;
 use oci_spec::runtime::Spec;
 
-use crate::cli::CreateArgs;
 use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
 
 /// When the process asks for a terminal, connect to the caller's console
 /// socket, in the parent: its path may be out of the container's reach.
-pub fn connect_for(spec: &Spec, args: &CreateArgs) -> Result<Option<UnixStream>> {
-    let Some(socket) = crate::config::console_socket(spec, args.console_socket.as_deref())? else {
+pub fn connect_for(spec: &Spec, console_socket: Option<&Path>) -> Result<Option<UnixStream>> {
+    let Some(socket) = crate::config::console_socket(spec, console_socket)? else {
         return Ok(None);
     };
     let connected = UnixStream::connect(socket)
@@ -94,9 +93,11 @@ pub fn receive_master(listener: &UnixListener) -> Result<OwnedFd> {
     bail!("no descriptor came over the console socket")
 }
 
-/// We lead a session (setsid, above) with no terminal: TIOCSCTTY makes
-/// this one ours, so Ctrl-C on it signals the container's processes.
+/// Lead a session with no terminal, then TIOCSCTTY makes this one ours,
+/// so Ctrl-C on it signals the container's processes. (A process leading
+/// one already, `create`'s after the chapter's setsid, gets EPERM: fine.)
 pub fn make_controlling_terminal(terminal: &OwnedFd) -> Result<()> {
+    let _ = nix::unistd::setsid();
     ch01::explain::step("ioctl(pty, TIOCSCTTY); dup2(pty, 0/1/2)", "setsid --ctty");
     // SAFETY: an ioctl on a descriptor we own.
     if unsafe { nix::libc::ioctl(terminal.as_raw_fd(), nix::libc::TIOCSCTTY, 0) } < 0 {
