@@ -104,6 +104,27 @@ fn exit_code_passes_through() {
     });
 }
 
+#[test]
+fn a_terminal_reaches_run_and_exec() {
+    // `-t`: conmon hands the runtime a console socket; the container's
+    // stdio is a pty of its own devpts (podman turns its \n into \r\n).
+    with_podman("podman run -t, exec -t", 60, |podman| {
+        let run = words("--rm --network none -t");
+        let command = [BUSYBOX, "sh", "-c", "tty; echo $((6*7))"];
+        let output = podman.podman(&run_args(&[&run[..], &command[..]].concat()));
+        let seen = stdout(&output).replace('\r', "");
+        assert_eq!(seen, "/dev/pts/0\n42\n", "{}", stderr(&output));
+
+        let options = words("-d --network none --name box");
+        podman.ok(&run_args(
+            &[&options[..], &[BUSYBOX, "sleep", "100"]].concat(),
+        ));
+        let seen = podman.ok(&["exec", "-t", "box", "tty"]).replace('\r', "");
+        assert_eq!(seen, "/dev/pts/0\n", "exec -t gets a terminal of its own");
+        podman.ok(&["rm", "--force", "--time", "0", "box"]);
+    });
+}
+
 /// A container whose PID 1 says `ready`, then waits; on SIGTERM it says
 /// `got TERM` and exits with 0 (PID 1 has no default action for SIGTERM:
 /// without the trap, `podman stop` would wait and SIGKILL it, status 137).
