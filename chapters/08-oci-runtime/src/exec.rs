@@ -30,6 +30,7 @@ pub fn exec(root: &Path, args: &ExecArgs) -> Result<i32> {
     let process = spec::process(&spec)?;
     let group = ch05::new_group_at(ch05::detect_version()?, &record.cgroup);
     let mut layers: Vec<Box<dyn Layer>> = vec![Box::new(JoinContainer::new(pid, group))];
+    layers.push(Box::new(pfs_oci::fds::PreserveFds(args.preserve_fds)));
     // As confined as the container: its v1 device policy (chapter 07 found
     // a pod exec without it could open the host's disks), its process's.
     layers.extend(pfs_security::devices::join_existing(&record.cgroup)?);

@@ -21,16 +21,15 @@ use pfs_oci::cli::{Cli, Command, CreateArgs};
 /// Run one command of the OCI runtime command line.
 pub fn main(cli: &Cli) -> Result<i32> {
     cli.check_cgroup_manager()?;
-    let root = &cli.root;
     match &cli.command {
-        Command::Create(args) => lifecycle::create(root, args).map(|()| 0),
-        Command::Start(args) => lifecycle::start(root, &args.id),
+        Command::Create(args) => lifecycle::create(&cli.root, args).map(|()| 0),
+        Command::Start(args) => lifecycle::start(&cli.root, &args.id),
         Command::Run(args) => run(args),
-        Command::State(args) => pfs_oci::state::print_state(root, &args.id),
-        Command::Kill(args) => lifecycle::kill(root, args),
-        Command::Delete(args) => lifecycle::delete(root, args),
-        Command::Exec(args) => exec::exec(root, args),
-        Command::Ps(args) => pfs_oci::state::print_ps(root, &args.id, &args.format),
+        Command::State(args) => pfs_oci::state::print_state(&cli.root, &args.id),
+        Command::Kill(args) => lifecycle::kill(&cli.root, args),
+        Command::Delete(args) => lifecycle::delete(&cli.root, args),
+        Command::Exec(args) => exec::exec(&cli.root, args),
+        Command::Ps(args) => pfs_oci::state::print_ps(&cli.root, &args.id, &args.format),
         Command::Features => pfs_oci::features::print(),
     }
 }
@@ -38,7 +37,6 @@ pub fn main(cli: &Cli) -> Result<i32> {
 /// `ch08 run --bundle B ID`: make the container the bundle describes and
 /// wait for it, as `runc run` does.
 pub fn run(args: &CreateArgs) -> Result<i32> {
-    ch01::require_root()?;
     let bundle = pfs_oci::config::load(&args.bundle)?;
     let process = spec::process(&bundle.spec)?;
     let mut layers = spec::layers(&bundle, &args.id)?;

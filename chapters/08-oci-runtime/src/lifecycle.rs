@@ -18,7 +18,7 @@ use nix::sys::stat::Mode;
 use pfs_oci::cli::{CreateArgs, DeleteArgs, KillArgs};
 use pfs_oci::config::Bundle;
 use pfs_oci::state::{self, Record, EXEC_FIFO};
-use pfs_oci::{console, hooks};
+use pfs_oci::{console, fds::PreserveFds, hooks};
 
 use crate::spec;
 
@@ -49,12 +49,13 @@ fn make(root: &Path, bundle: &Bundle, record: &mut Record, args: &CreateArgs) ->
     // prestart and createRuntime hooks run once the child exists (moment 2).
     let state = record.to_state(root);
     layers.push(Box::new(hooks::RuntimeHooks::new(&bundle.spec, state)));
+    layers.insert(0, Box::new(PreserveFds(args.preserve_fds))); // before any filter
     layers.push(Box::new(OutliveRuntime));
     if let Some(socket) = console::connect_for(&bundle.spec, args.console_socket.as_deref())? {
         layers.push(Box::new(Console(socket)));
     }
-    let ready = ready_writer.as_raw_fd();
     // Last: every other step of the child is done when it waits for start.
+    let ready = ready_writer.as_raw_fd();
     layers.push(Box::new(WaitForStart { ready, fifo }));
     let until =
         |child, _: &mut UnixStream| state::wait_until_ready(child, ready_reader, ready_writer);
@@ -167,8 +168,7 @@ pub fn start(root: &Path, id: &str) -> Result<i32> {
     let fifo = state::dir(root, id).join(EXEC_FIFO);
     release(&fifo, &record)?;
     fs::remove_file(&fifo).with_context(|| format!("remove {}", fifo.display()))?;
-    let bundle = pfs_oci::config::load(&record.bundle)?;
-    hooks::run_all(&bundle.spec, "poststart", &record.to_state(root))?;
+    hooks::run_poststart(&record.bundle, &record.to_state(root))?;
     Ok(0)
 }
 

@@ -41,10 +41,9 @@ pub fn layers(bundle: &Bundle, id: &str) -> Result<Vec<Box<dyn Layer>>> {
         layers.push(Box::new(ch03::LoopbackOnly)); // chapter 03: `lo` up, as runc does
     }
     let group = settings::cgroup_path(spec, id);
-    let (memory, pids, cpus) = tables::limits(linux.resources().as_ref());
+    let limits = tables::limits(linux.resources().as_ref());
     let version = ch05::detect_version()?; // on the host: after the pivot, /sys is the container's
     let cgroup = ch05::new_group_at(version, &group);
-    let limits = ch05::Limits { memory, pids, cpus };
     layers.push(Box::new(ch05::Cgroup::new(cgroup, limits))); // chapter 05
     if let Some(more) = resources::more_limits(linux.resources().as_ref(), &group, version)? {
         layers.push(Box::new(more)); // chapter 05's files

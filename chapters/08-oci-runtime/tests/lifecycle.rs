@@ -8,7 +8,7 @@ use std::fs;
 use std::io::{Read, Seek};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -653,4 +653,57 @@ fn converse(master: std::os::fd::OwnedFd, input: &str, expected: &[&str]) -> Str
         }
     }
     seen
+}
+
+#[test]
+fn only_the_preserved_descriptors_reach_the_process() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    require_root();
+    let before = HostState::capture();
+    let c = Container::new("fds", "exec sleep 100");
+    // The caller's descriptors 3 and 4, inherited (no close-on-exec).
+    let null = fs::File::open("/dev/null").unwrap();
+    let extra = null.as_raw_fd();
+    for (preserve, expected) in [("0", "0 1 2"), ("1", "0 1 2 3")] {
+        let mut create = Command::new(CH08);
+        create
+            .arg("--root")
+            .arg(c.root())
+            .args(["create", "--preserve-fds", preserve]);
+        create.arg("--bundle").arg(c.bundle()).arg(&c.id);
+        create
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        // SAFETY: dup2 only, between fork and exec.
+        unsafe {
+            create.pre_exec(move || {
+                // From above 4 first: `extra` itself may be 3 (dup2 to itself
+                // would keep its close-on-exec).
+                let high = nix::libc::fcntl(extra, nix::libc::F_DUPFD, 10);
+                for fd in [3, 4] {
+                    if high < 0 || nix::libc::dup2(high, fd) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                Ok(())
+            })
+        };
+        assert!(
+            create.status().unwrap().success(),
+            "create --preserve-fds {preserve}"
+        );
+        c.ok(&["start", "ID"]);
+        let pid = c.state()["pid"].to_string();
+        let mut fds: Vec<u32> = fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().parse().unwrap())
+            .collect();
+        fds.sort();
+        let fds: Vec<String> = fds.iter().map(u32::to_string).collect();
+        assert_eq!(fds.join(" "), expected, "--preserve-fds {preserve}");
+        c.ok(&["delete", "--force", "ID"]);
+    }
+    c.assert_nothing_left(&before);
 }

@@ -78,6 +78,11 @@ pub fn run_all(spec: &Spec, kind: &str, state: &Value) -> Result<()> {
 }
 
 /// `poststop`, from `delete`: a failure is only a warning (runc), the
+/// `start`'s hooks, once the process runs: a failing one fails `start`.
+pub fn run_poststart(bundle: &Path, state: &Value) -> Result<()> {
+    run_all(&crate::config::load(bundle)?.spec, "poststart", state)
+}
+
 /// container is gone already.
 pub fn run_poststop(bundle: &Path, state: &Value) {
     let ran = crate::config::load(bundle).and_then(|b| run_all(&b.spec, "poststop", state));

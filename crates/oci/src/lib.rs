@@ -17,14 +17,15 @@
 //!
 //! For the lifecycle: each container's record and the spec's state JSON
 //! ([`state`]), the `--log` file ([`log`]), running hooks ([`hooks`]), the
-//! features document ([`features`]) and a terminal's plumbing
-//! ([`console`]).
+//! features document ([`features`]), a terminal's plumbing ([`console`])
+//! and the descriptors passed on ([`fds`]).
 
 pub mod capabilities;
 pub mod cli;
 pub mod config;
 pub mod console;
 pub mod devices;
+pub mod fds;
 pub mod features;
 pub mod hooks;
 pub mod join;

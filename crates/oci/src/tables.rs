@@ -46,9 +46,9 @@ pub fn capability_set(set: &Option<Capabilities>) -> Result<CapsHashSet> {
 
 /// The limits of `linux.resources` chapter 05 sets: memory in bytes,
 /// processes, CPUs (quota over period).
-pub fn limits(resources: Option<&LinuxResources>) -> (Option<u64>, Option<u64>, Option<f64>) {
+pub fn limits(resources: Option<&LinuxResources>) -> ch05::Limits {
     let Some(resources) = resources else {
-        return (None, None, None);
+        return ch05::Limits::default();
     };
     let positive = |n: i64| u64::try_from(n).ok().filter(|n| *n > 0);
     let memory = resources
@@ -65,7 +65,7 @@ pub fn limits(resources: Option<&LinuxResources>) -> (Option<u64>, Option<u64>, 
     let quota = cpu.and_then(|c| c.quota()).and_then(positive);
     let period = cpu.and_then(|c| c.period()).unwrap_or(100_000);
     let cpus = quota.map(|quota| quota as f64 / period as f64);
-    (memory, pids, cpus)
+    ch05::Limits { memory, pids, cpus }
 }
 
 /// `linux.resources.devices` as cgroup v1's `devices.allow` lines (v2's
