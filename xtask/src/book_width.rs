@@ -7,7 +7,9 @@
 //! blocks every line, and every line of the files these blocks
 //! `{{#include}}` (the recorded outputs of book/src/outputs/). The ```rust
 //! listings are left out: they come from the crates, which rustfmt wraps at
-//! 100 columns, a width the book's listings keep by scrolling.
+//! 100 columns, and the book wraps their longer lines with a hanging indent
+//! (book/book-scroll.js). It also fails on a Rust listing included outside
+//! a code block: the page would show the code as a paragraph of text.
 
 use anyhow::{Context, Result};
 use std::fs;
@@ -22,7 +24,7 @@ pub fn run() -> Result<ExitCode> {
     let mut pages = Vec::new();
     markdown_files(Path::new("book/src"), &mut pages)?;
     pages.sort();
-    let mut wide = 0;
+    let (mut wide, mut loose) = (0, 0);
     for page in &pages {
         let text = fs::read_to_string(page).with_context(|| page.display().to_string())?;
         let mut checked = None; // in a fenced block: is it one we check?
@@ -33,6 +35,11 @@ pub fn run() -> Result<ExitCode> {
                     Some(_) => None,
                 };
                 continue;
+            }
+            if checked.is_none() && included(line).is_some_and(|file| file.contains(".rs")) {
+                let page = page.display();
+                println!("{page}:{}: a Rust listing outside a code block", number + 1);
+                loose += 1;
             }
             if checked != Some(true) {
                 continue;
@@ -65,8 +72,9 @@ pub fn run() -> Result<ExitCode> {
             }
         }
     }
-    if wide > 0 {
+    if wide > 0 || loose > 0 {
         eprintln!("{wide} lines are wider than the book's column ({WIDTH} characters)");
+        eprintln!("{loose} Rust listings are outside a code block (put them in ```rust)");
         return Ok(ExitCode::FAILURE);
     }
     println!("no line of the book's commands, outputs and diagrams is over {WIDTH} characters");
