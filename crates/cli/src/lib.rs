@@ -79,16 +79,21 @@ fn parse_args<C: Subcommand>(about: &'static str) -> Cli<C> {
     let parsed = command
         .try_get_matches()
         .and_then(|matches| Cli::<C>::from_arg_matches(&matches));
-    parsed.unwrap_or_else(|error| {
-        if !error.use_stderr() {
-            error.exit(); // --help or --version
-        }
-        let rendered = error.to_string();
-        let first = rendered.lines().next().unwrap_or_default();
-        let what = first.trim_start_matches("error: ");
-        eprintln!("{}: {what} (see --help)", program_name());
-        std::process::exit(EXIT_USAGE)
-    })
+    parsed.unwrap_or_else(|error| exit_on_usage_error(error))
+}
+
+/// Report a command line clap could not parse in one line (clap's first)
+/// with exit status 2; `--help` and `--version` print as usual. Chapter 08,
+/// whose command line is runc's, uses it too.
+pub fn exit_on_usage_error(error: clap::Error) -> ! {
+    if !error.use_stderr() {
+        error.exit(); // --help or --version
+    }
+    let rendered = error.to_string();
+    let first = rendered.lines().next().unwrap_or_default();
+    let what = first.trim_start_matches("error: ");
+    eprintln!("{}: {what} (see --help)", program_name());
+    std::process::exit(EXIT_USAGE)
 }
 
 /// Exit with the command's status, or print the error as one line.

@@ -180,16 +180,7 @@ impl Cli {
 /// Parse the command line; a mistake is one line and exit status 2, as in
 /// the other chapters.
 pub fn parse() -> Cli {
-    Cli::try_parse().unwrap_or_else(|error| {
-        if !error.use_stderr() {
-            error.exit(); // --help or --version
-        }
-        let rendered = error.to_string();
-        let first = rendered.lines().next().unwrap_or_default();
-        let what = first.trim_start_matches("error: ");
-        eprintln!("ch08: {what} (see --help)");
-        std::process::exit(2)
-    })
+    Cli::try_parse().unwrap_or_else(|error| pfs_cli::exit_on_usage_error(error))
 }
 
 /// A signal as `kill` takes it: a name with or without `SIG` (`TERM`,
